@@ -1,0 +1,2 @@
+//! tessera-agent: the initramfs side of tessera.
+fn main() {}

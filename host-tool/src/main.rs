@@ -1,0 +1,2 @@
+//! tessera: the admin's tool.
+fn main() {}

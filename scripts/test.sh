@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): installs what is missing, then lint, the bare-metal core build,
+# every cargo test (unit, property, real processes, qemu boots), and a bounded fuzz run per target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n\033[1m== %s\033[0m (%s)\n' "$*" "$(date +%T)"; }
+
+step "install dependencies"
+scripts/install-deps.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "protocol core for bare metal (thumbv7em-none-eabihf: no std, no alloc)"
+cargo build --quiet -p tessera-core --target thumbv7em-none-eabihf
+
+step "static agents (x86_64 and aarch64 musl) for the boot tests"
+scripts/build-agents.sh
+
+step "cargo test --workspace"
+cargo test --workspace --no-fail-fast 2>&1 | tee target/test.log
+grep -E '^test result:' target/test.log | awk '{p+=$4; f+=$6; i+=$8} END {printf "all test binaries: %d passed, %d failed, %d ignored\n", p, f, i}'
+
+if [ -x scripts/fuzz.sh ]; then
+    step "fuzz targets (bounded)"
+    scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+fi
+step "done"

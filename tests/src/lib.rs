@@ -1,0 +1,1 @@
+//! tessera-e2e: boot harness (debootstrap cache, LUKS images, mkinitramfs, qemu driver).
