@@ -1,2 +1,76 @@
-//! tessera: the admin's tool.
-fn main() {}
+//! tessera: the admin's tool. One module per verb; this file only parses the command line
+//! (argh), runs the verb and turns its error into one line on stderr and an exit code.
+
+// `unlock` and `status`, which use all of these, land with tessera-core's first API.
+#[allow(dead_code)]
+mod error;
+#[allow(dead_code)]
+mod identity;
+mod keygen;
+#[allow(dead_code)]
+mod known_hosts;
+#[allow(dead_code)]
+mod paths;
+#[allow(dead_code)]
+mod secrets;
+#[allow(dead_code)]
+mod ssh_agent;
+
+use std::process::ExitCode;
+
+use argh::FromArgs;
+
+use error::{code, EXIT_CODES};
+
+/// tessera: unlock LUKS servers at boot with a signed token, over TCP or the serial console.
+#[derive(FromArgs, Debug)]
+#[argh(help_triggers("-h", "--help", "help"))]
+struct Cli {
+    #[argh(subcommand)]
+    verb: Verb,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+enum Verb {
+    Keygen(keygen::Keygen),
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let cmd = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("tessera")
+        .to_string();
+    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    let cli = match Cli::from_args(&[&cmd], &rest) {
+        Ok(cli) => cli,
+        Err(early) => {
+            return match early.status {
+                Ok(()) => {
+                    println!("{}\n{EXIT_CODES}", early.output.trim_end());
+                    ExitCode::SUCCESS
+                }
+                Err(()) => {
+                    eprintln!(
+                        "tessera: {}; run `tessera --help`",
+                        early.output.trim_end().replace('\n', " ")
+                    );
+                    ExitCode::from(code::USAGE)
+                }
+            };
+        }
+    };
+    let result = match cli.verb {
+        Verb::Keygen(a) => keygen::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::from(code::OK),
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(e.code)
+        }
+    }
+}
