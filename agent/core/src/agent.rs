@@ -225,6 +225,11 @@ impl Agent {
             .map_err(|_| AgentError::BufferTooSmall)
     }
 
+    /// Drops a partial frame (call when the connection behind the bytes changes or times out).
+    pub fn reset_input(&mut self) {
+        self.decoder.reset();
+    }
+
     /// Takes bytes from the connection; returns how many were used and what to do next.
     ///
     /// Call again with the unused rest until [`AgentEvent::NeedMore`]. Only `NeedMore` and

@@ -214,6 +214,11 @@ impl Client {
         self.result.as_ref()
     }
 
+    /// Drops a partial frame (call when the connection behind the bytes changes or times out).
+    pub fn reset_input(&mut self) {
+        self.decoder.reset();
+    }
+
     /// Takes bytes from the connection; returns how many were used and what to do next.
     ///
     /// Call again with the unused rest until [`ClientEvent::NeedMore`].
