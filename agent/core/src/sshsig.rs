@@ -69,6 +69,11 @@ impl Writer<'_> {
     }
 }
 
+/// The ed25519 public key of a 32-byte seed (host key files and test keys hold seeds).
+pub fn public_key(seed: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
+    SigningKey::from_bytes(seed).verifying_key().to_bytes()
+}
+
 /// Signs `message` in SSHSIG form with an ed25519 seed (for keys the tool holds itself).
 pub fn sign(seed: &[u8; KEY_LEN], message: &[u8]) -> [u8; SIGNATURE_LEN] {
     SigningKey::from_bytes(seed)

@@ -31,9 +31,7 @@ pub const SECRET: &[u8] = b"correct horse battery staple";
 
 /// The ed25519 public key of a seed.
 pub fn public_key(seed: &Key) -> Key {
-    ed25519_dalek::SigningKey::from_bytes(seed)
-        .verifying_key()
-        .to_bytes()
+    crate::sshsig::public_key(seed)
 }
 
 /// A name that is known to be valid.
