@@ -235,3 +235,39 @@ impl SensorsCmd {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_lists_serve_and_sources() {
+        let e = SensorsCmd::from_args(&["tessera", "sensors"], &["--help"]).unwrap_err();
+        assert!(e.status.is_ok());
+        for word in [
+            "serve",
+            "--nut",
+            "--elitech",
+            "--textfile",
+            "--prometheus",
+            "--sysfs",
+        ] {
+            assert!(e.output.contains(word), "{word} missing from\n{}", e.output);
+        }
+    }
+
+    #[test]
+    fn password_comes_from_the_environment_when_not_given() {
+        // Only this test touches the variable.
+        std::env::set_var("TESSERA_NUT_PASSWORD", "from-env");
+        let cmd =
+            SensorsCmd::from_args(&["tessera", "sensors"], &["--nut", "ups@10.1.1.1"]).unwrap();
+        let cfg = cmd.config().unwrap();
+        std::env::remove_var("TESSERA_NUT_PASSWORD");
+        assert_eq!(cfg.nut[0].password.as_deref(), Some("from-env"));
+        assert_eq!(
+            (cfg.nut[0].ups.as_deref(), cfg.nut[0].port),
+            (Some("ups"), 3493)
+        );
+    }
+}
