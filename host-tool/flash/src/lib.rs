@@ -1,1 +1,11 @@
-//! tessera-flash
+//! tessera-flash: board profiles, the newc cpio and U-Boot image formats, and installing
+//! tessera-agent into a host, a mounted root filesystem or an initrd.
+//!
+//! The library does the work and returns errors; only `cli` prints. Nothing here talks to an agent
+//! or handles a LUKS secret.
+
+pub mod board;
+pub mod cli;
+pub mod error;
+
+pub use error::{Error, Result};
