@@ -6,6 +6,8 @@
 
 pub mod board;
 pub mod cli;
+pub mod cpio;
 pub mod error;
+pub mod uimage;
 
 pub use error::{Error, Result};
