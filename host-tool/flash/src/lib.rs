@@ -8,6 +8,7 @@ pub mod board;
 pub mod cli;
 pub mod cpio;
 pub mod error;
+pub mod initrd;
 pub mod uimage;
 
 pub use error::{Error, Result};
