@@ -118,7 +118,7 @@ impl fmt::Display for Error {
                 wanted,
             } => write!(
                 f,
-                "{} is a {found} binary but the target is {wanted}",
+                "{} is built for {found}, but the target is {wanted}",
                 agent.display()
             ),
             Error::NoAgent { arch, tried } => {

@@ -229,11 +229,52 @@ fn decompress(method: Compression, data: &[u8]) -> std::result::Result<(Vec<u8>,
             drop(d);
             Ok((out, data.len() - src.len()))
         }
+        Compression::Xz => {
+            let (cmd, args) = method.command();
+            let end = xz_stream_end(data).unwrap_or(data.len());
+            Ok((run_filter(cmd, args, &data[..end])?, end))
+        }
         _ => {
             let (cmd, args) = method.command();
             Ok((run_filter(cmd, args, data)?, data.len()))
         }
     }
+}
+
+/// True when the walk can tell where a member of this format ends (so data appended after it is
+/// seen); the others are taken to run to the end of the file.
+pub fn end_is_known(method: Compression) -> bool {
+    matches!(
+        method,
+        Compression::Gzip | Compression::Zstd | Compression::Xz
+    )
+}
+
+/// The end of the first xz stream in `data`: the first 4-byte aligned stream footer (`YZ` magic)
+/// whose CRC-32 checks, whose flags match the header's, and whose backward size points at an index.
+fn xz_stream_end(data: &[u8]) -> Option<usize> {
+    let flags = data.get(6..8)?;
+    let mut p = 24;
+    while p <= data.len() {
+        if &data[p - 2..p] == b"YZ" {
+            let footer = &data[p - 12..p];
+            let crc = u32::from_le_bytes([footer[0], footer[1], footer[2], footer[3]]);
+            let backward =
+                u32::from_le_bytes([footer[4], footer[5], footer[6], footer[7]]) as usize;
+            let index_at = backward
+                .checked_add(1)
+                .and_then(|b| b.checked_mul(4))
+                .and_then(|b| (p - 12).checked_sub(b));
+            if crc32fast::hash(&footer[4..10]) == crc
+                && &footer[8..10] == flags
+                && index_at.is_some_and(|i| i >= 12 && data[i] == 0)
+            {
+                return Some(p);
+            }
+        }
+        p += 4;
+    }
+    None
 }
 
 /// Pipes `input` through `cmd args` (a decompressor), with a thread feeding stdin so neither side

@@ -4,11 +4,18 @@
 //! The library does the work and returns errors; only `cli` prints. Nothing here talks to an agent
 //! or handles a LUKS secret.
 
+pub mod append;
 pub mod board;
+pub mod bundle;
 pub mod cli;
 pub mod cpio;
+pub mod elf;
 pub mod error;
 pub mod initrd;
+pub mod inputs;
+pub mod keys;
+pub mod root;
+pub mod ssh;
 pub mod uimage;
 
 pub use error::{Error, Result};
