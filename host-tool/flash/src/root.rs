@@ -193,7 +193,7 @@ pub fn run(dir: &Path, inputs: &Inputs, update_initramfs: bool) -> Result<Report
     }
     if update_initramfs {
         report.actions.push(format!(
-            "run chroot {} update-initramfs -u -k all",
+            "run update-initramfs in chroot {} and check the result with lsinitramfs",
             dir.display()
         ));
     } else {
@@ -231,20 +231,52 @@ pub fn write_file(p: &Path, f: &FileSpec) -> Result<()> {
     std::fs::rename(&tmp, p).map_err(|e| Error::io(p, "replace", e))
 }
 
+/// `update-initramfs -u -k all` in a chroot; where /boot has no initrd yet (a fresh debootstrap with
+/// INITRD=No), `-c` for each kernel that has a vmlinuz.
 fn run_update_initramfs(dir: &Path) -> Result<()> {
-    let out = Command::new("chroot")
-        .arg(dir)
-        .args(["update-initramfs", "-u", "-k", "all"])
-        .output()
-        .map_err(|e| Error::Command {
-            command: "chroot".into(),
-            problem: e.to_string(),
-        })?;
-    if !out.status.success() {
-        return Err(Error::Command {
-            command: format!("chroot {} update-initramfs -u -k all", dir.display()),
-            problem: last_line(&out.stderr),
+    let boot = under(dir, "/boot");
+    let names: Vec<String> = std::fs::read_dir(&boot)
+        .map_err(|e| Error::io(&boot, "read", e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let runs: Vec<Vec<String>> = if names.iter().any(|n| n.starts_with("initrd.img-")) {
+        vec![vec!["-u".into(), "-k".into(), "all".into()]]
+    } else {
+        names
+            .iter()
+            .filter_map(|n| n.strip_prefix("vmlinuz-"))
+            .map(|v| vec!["-c".into(), "-k".into(), v.to_string()])
+            .collect()
+    };
+    if runs.is_empty() {
+        return Err(Error::Target {
+            target: dir.display().to_string(),
+            problem: "has no kernel in /boot to build an initramfs for".into(),
         });
+    }
+    for args in runs {
+        let shown = format!(
+            "chroot {} update-initramfs {}",
+            dir.display(),
+            args.join(" ")
+        );
+        let out = Command::new("chroot")
+            .arg(dir)
+            .arg("update-initramfs")
+            .args(&args)
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .output()
+            .map_err(|e| Error::Command {
+                command: shown.clone(),
+                problem: e.to_string(),
+            })?;
+        if !out.status.success() {
+            return Err(Error::Command {
+                command: shown,
+                problem: last_line(&out.stderr),
+            });
+        }
     }
     Ok(())
 }
@@ -264,6 +296,7 @@ pub fn verify_initramfs(dir: &Path) -> Result<Vec<String>> {
         let out = Command::new("chroot")
             .arg(dir)
             .args(["lsinitramfs", &format!("/boot/{img}")])
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .output()
             .map_err(|e| Error::Command {
                 command: "chroot lsinitramfs".into(),

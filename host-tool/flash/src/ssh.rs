@@ -198,7 +198,7 @@ fn install_script(files: &[bundle::FileSpec], update: bool) -> String {
     if update {
         s.push_str(
             r#"run() { if [ "$R" = / ]; then sh -c "$1"; else chroot "$R" sh -c "$1"; fi; }
-run 'update-initramfs -u -k all' >&2
+run 'if ls /boot/initrd.img-* >/dev/null 2>&1; then update-initramfs -u -k all; else for k in /boot/vmlinuz-*; do update-initramfs -c -k "${k#/boot/vmlinuz-}"; done; fi' >&2
 run 'for i in /boot/initrd.img-*; do if lsinitramfs "$i" | grep -q "sbin/tessera-agent$"; then echo "OK $i"; else echo "MISSING $i"; fi; done'
 "#,
         );
