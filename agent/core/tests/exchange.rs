@@ -389,3 +389,23 @@ fn replayed_token_is_refused_even_after_success() {
         Some(AgentEventOwned::Unlock)
     );
 }
+
+#[test]
+fn testkit_plays_the_tool_through_console_text() {
+    let mut agent = testkit::agent();
+    let mut out = [0u8; MAX_FRAME];
+    let n = agent.write_challenge(&mut out).unwrap();
+    let mut line = b"Begin: Running /scripts/local-top ... ".to_vec();
+    line.extend_from_slice(&out[..n]);
+    line.extend_from_slice(b"\r\nPlease unlock disk root_crypt: ");
+    let name = testkit::name(VOLUME);
+    let n = testkit::unlock_frame(&line, &ADMIN_SEED, &[(&name, SECRET)], &mut out).unwrap();
+    assert_eq!(
+        agent_feed(&mut agent, &out[..n]),
+        Some(AgentEventOwned::Unlock)
+    );
+    assert_eq!(
+        testkit::unlock_frame(b"no frame here", &ADMIN_SEED, &[(&name, SECRET)], &mut out),
+        Err(ClientError::NoChallenge)
+    );
+}
