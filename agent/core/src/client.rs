@@ -151,6 +151,7 @@ pub struct SignRequest<'a> {
     pub namespace: &'static str,
 }
 
+#[derive(Clone)]
 enum State {
     AwaitChallenge,
     Challenged,
@@ -165,6 +166,9 @@ enum State {
 }
 
 /// The tool's state machine. See the module documentation.
+///
+/// It holds no private key and no plaintext secret, so cloning it (e.g. to retry) is harmless.
+#[derive(Clone)]
 pub struct Client {
     check: HostKeyCheck,
     decoder: Decoder,
