@@ -234,6 +234,8 @@ pub fn read_latest(path: &Path, timeout: Duration) -> Result<Temperature, Sensor
         return Err(SensorError::NoData {
             device: dev,
             detail: format!("the {} holds no records", info.model.name()),
+            fix: "start logging on the device (its own software or button) with a short interval"
+                .into(),
         });
     };
     port.write_all(&request(info.station, 0x02, page))?;

@@ -342,7 +342,8 @@ pub fn decode(
     if vars.is_empty() && bits.is_empty() {
         return Err(SensorError::NoData {
             device: String::new(),
-            detail: "the device answered no UPS report (is it a UPS?)".into(),
+            detail: "the device answered no UPS report".into(),
+            fix: "check that no NUT driver or other program holds the UPS, then replug it".into(),
         });
     }
     let bit = |name: &str| bits.get(name).copied();
