@@ -1,7 +1,8 @@
 //! Runs as PID 1 inside a qemu guest (tests/uhid_qemu.rs builds it statically and boots it): loads
 //! hid, hid-generic and uhid, creates a virtual Eaton UPS (0463:ffff) on /dev/uhid with the
 //! Eaton/MGE-layout descriptor, answers the kernel's GET_REPORT requests, and reads it back through
-//! the library's real hidraw path (sysfs discovery, HIDIOCGRDESC, HIDIOCGFEATURE). Prints
+//! the library's real hidraw path (sysfs discovery, HIDIOCGRDESC, HIDIOCGFEATURE); a virtual
+//! TEMPer stick (413d:2107) answers commands written to hidraw with input reports. Prints
 //! `TESSERA-UHID-*` lines on the console, then powers off. Not useful outside that guest.
 
 use std::collections::HashMap;
@@ -15,11 +16,71 @@ use tessera_sensors::hid::usage;
 
 const EVENT: usize = 4380;
 const DESTROY: u32 = 1;
+const OUTPUT: u32 = 6;
 const GET_REPORT: u32 = 9;
 const GET_REPORT_REPLY: u32 = 10;
 const CREATE2: u32 = 11;
 const SET_REPORT: u32 = 13;
 const SET_REPORT_REPLY: u32 = 14;
+const INPUT2: u32 = 12;
+
+/// A TEMPer stick's vendor interface: 8-byte input and output reports, no report IDs.
+const TEMPER_RD: [u8; 25] = [
+    0x06, 0x00, 0xFF, 0x09, 0x01, 0xA1, 0x01, 0x09, 0x01, 0x15, 0x00, 0x26, 0xFF, 0x00, 0x75, 0x08,
+    0x95, 0x08, 0x81, 0x02, 0x09, 0x01, 0x91, 0x02, 0xC0,
+];
+
+/// Writes UHID_CREATE2 for a USB device and returns the open /dev/uhid handle.
+fn create(name: &[u8], uniq: &[u8], vendor: u32, product: u32, rd: &[u8]) -> File {
+    let mut uhid = File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/uhid")
+        .unwrap();
+    let mut ev = vec![0u8; EVENT];
+    ev[0..4].copy_from_slice(&CREATE2.to_ne_bytes());
+    let p = 4;
+    ev[p..p + name.len()].copy_from_slice(name);
+    ev[p + 192..p + 192 + uniq.len()].copy_from_slice(uniq);
+    ev[p + 256..p + 258].copy_from_slice(&(rd.len() as u16).to_ne_bytes());
+    ev[p + 258..p + 260].copy_from_slice(&3u16.to_ne_bytes()); // BUS_USB
+    ev[p + 260..p + 264].copy_from_slice(&vendor.to_ne_bytes());
+    ev[p + 264..p + 268].copy_from_slice(&product.to_ne_bytes());
+    ev[p + 276..p + 276 + rd.len()].copy_from_slice(rd);
+    uhid.write_all(&ev).unwrap();
+    uhid
+}
+
+/// Answers a TEMPerX_V3.2's two commands with the replies quoted in TEMPered issue #51.
+fn serve_temper(mut dev: File) {
+    let input = |dev: &mut File, data: &[u8]| {
+        let mut ev = vec![0u8; EVENT];
+        ev[0..4].copy_from_slice(&INPUT2.to_ne_bytes());
+        ev[4..6].copy_from_slice(&(data.len() as u16).to_ne_bytes());
+        ev[6..6 + data.len()].copy_from_slice(data);
+        let _ = dev.write_all(&ev);
+    };
+    let mut ev = vec![0u8; EVENT];
+    while let Ok(n) = dev.read(&mut ev) {
+        if n < 4 {
+            break;
+        }
+        if u32::from_ne_bytes(ev[0..4].try_into().unwrap()) != OUTPUT {
+            continue;
+        }
+        match &ev[4..7] {
+            [0x01, 0x86, 0xFF] => {
+                input(&mut dev, b"TEMPerX_");
+                input(&mut dev, b"V3.2\0\0\0\0");
+            }
+            [0x01, 0x80, 0x33] => {
+                input(&mut dev, &[0x80, 0x80, 0x09, 0x98, 0x4e, 0x20, 0, 0]);
+                input(&mut dev, &[0x80, 0x01, 0x07, 0xc9, 0x4e, 0x20, 0, 0]);
+            }
+            other => println!("TESSERA-UHID-LOG unexpected TEMPer command {other:02x?}"),
+        }
+    }
+}
 
 fn hex(text: &str) -> Vec<u8> {
     text.lines()
@@ -142,23 +203,9 @@ fn main() {
         println!("TESSERA-UHID-LOG no /dev/uhid");
         return poweroff();
     }
-    let mut uhid = File::options()
-        .read(true)
-        .write(true)
-        .open("/dev/uhid")
-        .unwrap();
     let rd = hex(include_str!("../tests/fixtures/hid/eaton-mge-layout.hex"));
-    let mut ev = vec![0u8; EVENT];
-    ev[0..4].copy_from_slice(&CREATE2.to_ne_bytes());
-    let p = 4;
-    ev[p..p + 14].copy_from_slice(b"EATON Eaton 3S");
-    ev[p + 192..p + 201].copy_from_slice(b"000000000"); // uniq: the 3S's useless serial
-    ev[p + 256..p + 258].copy_from_slice(&(rd.len() as u16).to_ne_bytes());
-    ev[p + 258..p + 260].copy_from_slice(&3u16.to_ne_bytes()); // BUS_USB
-    ev[p + 260..p + 264].copy_from_slice(&0x0463u32.to_ne_bytes());
-    ev[p + 264..p + 268].copy_from_slice(&0xffffu32.to_ne_bytes());
-    ev[p + 276..p + 276 + rd.len()].copy_from_slice(&rd);
-    uhid.write_all(&ev).unwrap();
+    // uniq "000000000": the 3S's useless serial.
+    let uhid = create(b"EATON Eaton 3S", b"000000000", 0x0463, 0xffff, &rd);
 
     let requests = Arc::new(AtomicUsize::new(0));
     let destroy_next = Arc::new(AtomicBool::new(false));
@@ -208,6 +255,14 @@ fn main() {
         println!("TESSERA-UHID-LOG no hidraw0");
         return poweroff();
     }
+    // The TEMPer second, so it is hidraw1.
+    let temper = create(b"PCsensor TEMPerX", b"", 0x413d, 0x2107, &TEMPER_RD);
+    let t2 = temper.try_clone().unwrap();
+    std::thread::spawn(move || serve_temper(t2));
+    if !wait_for("/sys/class/hidraw/hidraw1") || !wait_for("/dev/hidraw1") {
+        println!("TESSERA-UHID-LOG no hidraw1");
+        return poweroff();
+    }
     let cfg = tessera_sensors::Config {
         timeout: Duration::from_secs(2),
         ..Default::default()
@@ -233,6 +288,7 @@ fn main() {
         println!("TESSERA-UHID-UNPLUG-LINE {e}");
     }
     drop(uhid);
+    drop(temper);
     poweroff();
 }
 

@@ -1,7 +1,8 @@
 //! The real hidraw path (sysfs discovery, HIDIOCGRDESC, HIDIOCGRAWINFO/NAME/UNIQ, HIDIOCGFEATURE)
 //! against a virtual Eaton UPS made with /dev/uhid. This machine's kernel has no uhid, so
 //! tests/uhid-guest.sh boots Debian's kernel in qemu with examples/uhid_guest.rs as /init; the
-//! guest prints what the library read and this test checks it.
+//! guest prints what the library read and this test checks it. A virtual TEMPer stick there also
+//! tests the write(2)/read(2) side of hidraw.
 
 use std::process::Command;
 
@@ -33,9 +34,19 @@ fn virtual_eaton_ups_over_real_hidraw_ioctls() {
     let ups = read.as_array().unwrap();
     assert_eq!(
         ups.len(),
-        1,
-        "exactly the one virtual UPS found by scanning: {read}"
+        2,
+        "the virtual UPS and the virtual TEMPer, found by scanning: {read}"
     );
+    let temper = &ups[1];
+    assert_eq!(
+        (temper["id"].as_str(), temper["kind"].as_str()),
+        (Some("/dev/hidraw1"), Some("temper"))
+    );
+    // TEMPerX_V3.2 replies 0x0998 and 0x07c9 with /100 scaling (TEMPered issue #51).
+    assert_eq!(temper["temperatures"][0]["probe"], "internal");
+    assert_eq!(temper["temperatures"][0]["celsius"], 24.56);
+    assert_eq!(temper["temperatures"][1]["probe"], "external");
+    assert_eq!(temper["temperatures"][1]["celsius"], 19.93);
     assert_eq!(ups[0]["id"], "/dev/hidraw0");
     assert_eq!(ups[0]["kind"], "ups_hid");
     let vars = &ups[0]["ups"]["vars"];
