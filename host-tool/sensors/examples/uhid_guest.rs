@@ -281,6 +281,21 @@ fn main() {
         println!("TESSERA-UHID-PROM {line}");
     }
 
+    // As an unprivileged user, /dev/hidraw0 (root, 0600) cannot be opened: one line with the fix.
+    let denied = std::thread::spawn(|| {
+        rustix::thread::set_thread_uid(rustix::process::Uid::from_raw(65534)).unwrap();
+        tessera_sensors::hid::read_ups(std::path::Path::new("/dev/hidraw0"))
+    })
+    .join()
+    .unwrap();
+    println!(
+        "TESSERA-UHID-DENIED {}",
+        serde_json::to_string(&denied).unwrap()
+    );
+    if let tessera_sensors::Outcome::Error(e) = &denied.outcome {
+        println!("TESSERA-UHID-DENIED-LINE {e}");
+    }
+
     destroy_next.store(true, Ordering::SeqCst);
     let r = tessera_sensors::hid::read_ups(std::path::Path::new("/dev/hidraw0"));
     println!("TESSERA-UHID-UNPLUG {}", serde_json::to_string(&r).unwrap());

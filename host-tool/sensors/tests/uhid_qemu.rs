@@ -89,6 +89,16 @@ fn virtual_eaton_ups_over_real_hidraw_ioctls() {
         "network_ups_tools_battery_charge{ups=\"hidraw0\",sensor=\"/dev/hidraw0\"} 100"
     ));
 
+    // Not root: permission denied, naming the node and the udev fix.
+    let denied: serde_json::Value =
+        serde_json::from_str(line(&text, "TESSERA-UHID-DENIED ")).unwrap();
+    assert_eq!(denied["error"]["kind"], "permission_denied", "{denied}");
+    let l = line(&text, "TESSERA-UHID-DENIED-LINE");
+    assert!(
+        l.starts_with("/dev/hidraw0: permission denied;") && l.contains("udev rule"),
+        "{l}"
+    );
+
     // The device destroyed while a GET_REPORT is pending: an unplug, in one line.
     let unplug: serde_json::Value =
         serde_json::from_str(line(&text, "TESSERA-UHID-UNPLUG ")).unwrap();
