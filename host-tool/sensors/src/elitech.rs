@@ -231,6 +231,15 @@ pub fn read_latest(path: &Path, timeout: Duration) -> Result<Temperature, Sensor
     let (count, start) = parse_header(&port.read_exact(HEADER_LEN, timeout)?)
         .map_err(|e| garbled("data header", e))?;
     let Some((page, n)) = last_page(info.model, count) else {
+        if count > 0 {
+            return Err(SensorError::Garbled {
+                device: dev,
+                detail: format!(
+                    "{count} records do not fit the {}'s 256 pages",
+                    info.model.name()
+                ),
+            });
+        }
         return Err(SensorError::NoData {
             device: dev,
             detail: format!("the {} holds no records", info.model.name()),
