@@ -488,3 +488,86 @@ proptest! {
         }
     }
 }
+
+const CIRCUITPYTHON: &str = include_str!("fixtures/hid/circuitpython-power-device.hex");
+
+#[test]
+fn diy_power_device_matches_its_documented_layout() {
+    let bytes = hex(CIRCUITPYTHON);
+    assert_eq!(bytes.len(), 194);
+    let d = parse(&bytes).unwrap();
+    // The project's notes: input report lengths 1, 2, 2 bytes for reports 12, 13, 7.
+    assert_eq!(d.report_len(ReportKind::Input, 12), Some(2));
+    assert_eq!(d.report_len(ReportKind::Input, 13), Some(3));
+    assert_eq!(d.report_len(ReportKind::Input, 7), Some(3));
+    let documented = [
+        ("Charging", 0),
+        ("Discharging", 1),
+        ("ACPresent", 2),
+        ("BatteryPresent", 3),
+        ("BelowRemainingCapacityLimit", 4),
+        ("RemainingTimeLimitExpired", 5),
+        ("NeedReplacement", 6),
+        ("VoltageNotRegulated", 7),
+        ("FullyCharged", 8),
+        ("FullyDischarged", 9),
+        ("ShutdownRequested", 10),
+        ("ShutdownImminent", 11),
+        ("CommunicationLost", 12),
+        ("Overload", 13),
+    ];
+    for (name, bit) in documented {
+        let f = field(
+            &d,
+            ReportKind::Input,
+            &format!("UPS.PowerSummary.PresentStatus.{name}"),
+        );
+        assert_eq!(
+            (f.report_id, f.bit_offset, f.bit_size),
+            (7, bit, 1),
+            "{name}"
+        );
+    }
+    // Its two documented status words.
+    let decode_with = |status: u16| {
+        let mut fetch = |_: ReportKind, id: u8, _: usize| {
+            Ok(match id {
+                12 => vec![12, 100],
+                13 => vec![13, 0x10, 0x0e], // 3600 s
+                7 => {
+                    let [lo, hi] = status.to_le_bytes();
+                    vec![7, lo, hi]
+                }
+                _ => {
+                    return Err(SensorError::Io {
+                        device: "x".into(),
+                        detail: "stall".into(),
+                    })
+                }
+            })
+        };
+        power::decode(&d, &Identity::default(), &mut fetch).unwrap()
+    };
+    let on_line = decode_with(0x010C);
+    assert_eq!(
+        on_line["ups.status"], "OL",
+        "on line and fully charged: no CHRG"
+    );
+    assert_eq!(
+        (
+            on_line["battery.charge"].as_str(),
+            on_line["battery.runtime"].as_str()
+        ),
+        ("100", "3600")
+    );
+    assert_eq!(decode_with(0x000A)["ups.status"], "OB DISCHRG");
+    assert_eq!(
+        decode_with(0x0801 | 0x0004)["ups.status"],
+        "OL LB",
+        "ShutdownImminent is LB; charging at 100 % is not CHRG"
+    );
+    assert_eq!(
+        decode_with(0x0801 | 0x0004)["ups.alarm"],
+        "Shutdown imminent!"
+    );
+}
