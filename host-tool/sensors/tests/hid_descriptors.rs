@@ -201,10 +201,15 @@ fn cyberpower_reports_decode_to_nut_variables() {
     dedup.sort();
     dedup.dedup();
     assert_eq!(dedup.len(), asked.len(), "{asked:?}");
-    assert!(
-        asked.iter().all(|(k, _)| *k == ReportKind::Feature),
-        "Feature reports first, like NUT"
-    );
+    // Feature reports first, like NUT; an Input report only where the Feature one was refused.
+    assert_eq!(asked[0].0, ReportKind::Feature);
+    let answered: Vec<u8> = reports.keys().copied().collect();
+    for (kind, id) in &asked {
+        assert!(
+            *kind == ReportKind::Feature || !answered.contains(id),
+            "{asked:?}"
+        );
+    }
 }
 
 fn eaton_reports(d: &Descriptor, status: &[(&str, u32)]) -> HashMap<u8, Vec<u8>> {
@@ -570,4 +575,37 @@ fn diy_power_device_matches_its_documented_layout() {
         decode_with(0x0801 | 0x0004)["ups.alarm"],
         "Shutdown imminent!"
     );
+}
+
+#[test]
+fn input_report_is_the_fallback_when_the_feature_report_is_refused() {
+    // The DIY device declares every value as Feature and Input; refuse all Feature reports.
+    let d = parse(&hex(CIRCUITPYTHON)).unwrap();
+    let mut kinds = Vec::new();
+    let mut fetch = |kind: ReportKind, id: u8, _: usize| {
+        kinds.push(kind);
+        match (kind, id) {
+            (ReportKind::Feature, _) => Err(SensorError::Io {
+                device: "x".into(),
+                detail: "stall".into(),
+            }),
+            (_, 12) => Ok(vec![12, 55]),
+            (_, 13) => Ok(vec![13, 0x2c, 0x01]),
+            (_, 7) => Ok(vec![7, 0x0A, 0x00]),
+            _ => Err(SensorError::Io {
+                device: "x".into(),
+                detail: "stall".into(),
+            }),
+        }
+    };
+    let vars = power::decode(&d, &Identity::default(), &mut fetch).unwrap();
+    assert_eq!(
+        (
+            vars["battery.charge"].as_str(),
+            vars["battery.runtime"].as_str()
+        ),
+        ("55", "300")
+    );
+    assert_eq!(vars["ups.status"], "OB DISCHRG");
+    assert!(kinds.contains(&ReportKind::Feature) && kinds.contains(&ReportKind::Input));
 }
