@@ -218,9 +218,17 @@ fn exporter_scraped_over_http_keeps_serving_around_broken_sensors() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let server =
-        std::thread::spawn(move || tessera_sensors::exporter::serve(&listener, &cfg, Some(3)));
+        std::thread::spawn(move || tessera_sensors::exporter::serve(&listener, &cfg, Some(4)));
 
+    // A client that connects and says nothing must not hold up the scrape behind it.
+    let idle = std::net::TcpStream::connect(addr).unwrap();
+    let start = std::time::Instant::now();
     let (head, body) = http_get(addr, "/metrics");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(3),
+        "scrape waited for the idle client"
+    );
+    drop(idle);
     assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
     assert!(
         head.contains("Content-Type: text/plain; version=0.0.4"),

@@ -257,3 +257,73 @@ fn nothing_listening_gives_connect_failed_with_hint() {
         "{line}"
     );
 }
+
+/// A fake server on loopback that runs `behave` on the accepted connection.
+fn fake_server(behave: impl FnOnce(TcpStream) + Send + 'static) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((s, _)) = listener.accept() {
+            behave(s);
+        }
+    });
+    port
+}
+
+#[test]
+fn silent_server_times_out_within_the_timeout() {
+    let port = fake_server(|s| {
+        std::thread::sleep(Duration::from_secs(5));
+        drop(s);
+    });
+    let mut s = server(port);
+    s.timeout = Duration::from_millis(500);
+    let start = std::time::Instant::now();
+    let r = s.read();
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        matches!(&r[0].outcome, Outcome::Error(SensorError::Timeout { .. })),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_server_that_is_not_upsd_is_garbled() {
+    let port = fake_server(|mut s| {
+        let mut buf = [0u8; 64];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+    });
+    let r = server(port).read();
+    match &r[0].outcome {
+        Outcome::Error(e @ SensorError::Garbled { .. }) => {
+            assert!(e.to_string().contains("BEGIN LIST UPS"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_endless_line_is_cut_off_at_the_limit() {
+    let port = fake_server(|mut s| {
+        let mut buf = [0u8; 64];
+        let _ = s.read(&mut buf);
+        let junk = vec![b'A'; 1 << 16];
+        for _ in 0..64 {
+            if s.write_all(&junk).is_err() {
+                break;
+            }
+        }
+    });
+    let r = server(port).read();
+    match &r[0].outcome {
+        Outcome::Error(e @ SensorError::Garbled { .. }) => {
+            assert!(e.to_string().contains("longer than 4096"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -55,13 +55,21 @@ fn read_ups_inner(node: &Path) -> Result<Ups, SensorError> {
             detail: "output report".into(),
         }),
     };
-    let vars = power::decode(&desc, &ident, &mut fetch).map_err(|e| match e {
-        SensorError::NoData { detail, .. } => SensorError::NoData {
-            device: shown.clone(),
-            detail,
-        },
-        other => other,
-    })?;
+    let vars = match power::decode(&desc, &ident, &mut fetch) {
+        Ok(v) => v,
+        Err(SensorError::NoData { detail, fix, .. }) => {
+            // A device destroyed mid-read first fails every pending report with EIO and only
+            // later disappears; ask it again after a moment to tell "unplugged" from "refuses".
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            dev.info()?;
+            return Err(SensorError::NoData {
+                device: shown,
+                detail,
+                fix,
+            });
+        }
+        Err(e) => return Err(e),
+    };
     let name = node
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
