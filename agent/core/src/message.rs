@@ -187,6 +187,21 @@ impl Outcome {
     }
 }
 
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl fmt::Display for VolumeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            VolumeState::Waiting => "waiting",
+            VolumeState::Unlocked => "unlocked",
+        })
+    }
+}
+
 /// Why an agent refused a whole token; nothing in it was used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Refusal {
@@ -244,6 +259,12 @@ impl Refusal {
             self,
             Refusal::BadSignature | Refusal::UnknownAdmin | Refusal::Undecryptable
         )
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
     }
 }
 
