@@ -276,7 +276,7 @@ impl Client {
     fn handle_frame(&mut self, payload: &[u8]) -> Result<Handled, ClientError> {
         match Message::decode(payload) {
             Ok(Message::Challenge(c)) => self.on_challenge(payload, c),
-            Ok(Message::Result(r)) => self.on_result(payload, r.body, &r.signature),
+            Ok(Message::Result(r)) => self.on_result(payload, r.body),
             // Our own frames echoed back by a tty.
             Ok(Message::Hello(_)) | Ok(Message::Unlock(_)) => Ok(Handled::Ignored),
             Err(e) => {
@@ -314,12 +314,7 @@ impl Client {
         Ok(Handled::Challenge { first_use })
     }
 
-    fn on_result(
-        &mut self,
-        payload: &[u8],
-        body: ResultBody,
-        _sig: &Signature,
-    ) -> Result<Handled, ClientError> {
+    fn on_result(&mut self, payload: &[u8], body: ResultBody) -> Result<Handled, ClientError> {
         let State::AwaitResult { token_hash } = &self.state else {
             return Err(ClientError::UnexpectedResult);
         };

@@ -202,8 +202,9 @@ pub enum Refusal {
     BadSignature,
     /// A secret does not open with the agent's ephemeral key.
     Undecryptable,
-    /// The agent did not expect this message.
-    Unexpected,
+    /// The exact token was already used for this challenge (or this challenge took its fill of
+    /// tokens): a replay.
+    Replayed,
 }
 
 impl Refusal {
@@ -216,16 +217,15 @@ impl Refusal {
             Refusal::UnknownAdmin => "the admin key is not authorized on this host",
             Refusal::BadSignature => "the token's signature does not verify",
             Refusal::Undecryptable => "the agent could not open the sealed secrets",
-            Refusal::Unexpected => "the agent did not expect this message",
+            Refusal::Replayed => "the token was already used",
         }
     }
 
     /// What the admin should do next.
     pub fn hint(self) -> &'static str {
         match self {
-            Refusal::Malformed | Refusal::Unexpected => {
-                "update tessera on both ends to the same version"
-            }
+            Refusal::Replayed => "run tessera unlock again: it asks for a fresh challenge",
+            Refusal::Malformed => "update tessera on both ends to the same version",
             Refusal::WrongHost => "check the host you connected to and its known_hosts entry",
             Refusal::StaleBoot => "run tessera unlock again to answer the current challenge",
             Refusal::UnknownAdmin => {
