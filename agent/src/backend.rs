@@ -2,7 +2,7 @@
 //!
 //! The secret only ever travels on cryptsetup's stdin (`--key-file=-`), never on argv or in the
 //! environment, and is never logged. Everything here blocks (cryptsetup runs the LUKS KDF), so the
-//! agent calls it through `smol::unblock`. A refused secret is reported, never retried.
+//! agent calls it through `state::off_thread`. A refused secret is reported, never retried.
 
 use std::io::Write;
 use std::path::Path;

@@ -54,11 +54,13 @@ impl LineEditor {
         }
     }
 
-    /// Number of bytes typed so far (for tests and for `*`-free feedback decisions).
+    /// Number of bytes typed so far.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -11,11 +11,10 @@ use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use base64ct::{Base64, Encoding};
+use tessera_core::authorized_keys::{self, KeyLine};
 use zeroize::Zeroizing;
 
 pub const SEED_LEN: usize = 32;
-const KEY_TYPE: &str = "ssh-ed25519";
 
 #[derive(Debug)]
 pub enum KeyError {
@@ -75,12 +74,8 @@ pub fn public_of(seed: &[u8; SEED_LEN]) -> [u8; 32] {
 
 /// `ssh-ed25519 AAAA... COMMENT`: the public key as an OpenSSH line.
 pub fn openssh_line(public: &[u8; 32], comment: &str) -> String {
-    let mut blob = Vec::with_capacity(51);
-    blob.extend_from_slice(&(KEY_TYPE.len() as u32).to_be_bytes());
-    blob.extend_from_slice(KEY_TYPE.as_bytes());
-    blob.extend_from_slice(&32u32.to_be_bytes());
-    blob.extend_from_slice(public);
-    format!("{KEY_TYPE} {} {comment}", Base64::encode_string(&blob))
+    let mut buf = [0u8; authorized_keys::ENCODED_LEN];
+    format!("{} {comment}", authorized_keys::encode(public, &mut buf))
 }
 
 /// `--gen-host-key FILE`: a fresh seed (mode 0600) and `FILE.pub`; returns the .pub line.
@@ -123,44 +118,22 @@ pub fn load_authorized(path: &Path) -> Result<Vec<[u8; 32]>, KeyError> {
     Ok(keys)
 }
 
-/// Parses authorized_keys text; `Err(line)` for the first broken ssh-ed25519 line.
+/// Parses authorized_keys text (with the core's line parser); `Err(line)` for the first broken
+/// ssh-ed25519 line.
 pub fn parse_authorized(text: &str) -> Result<Vec<[u8; 32]>, usize> {
     let mut keys = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut words = line.split_whitespace();
-        if !words.any(|w| w == KEY_TYPE) {
-            continue;
-        }
-        let key = words.next().and_then(decode_blob).ok_or(i + 1)?;
-        if !keys.contains(&key) {
-            keys.push(key);
+        match authorized_keys::parse_line(line.as_bytes()) {
+            Ok(KeyLine::Ed25519 { key, .. }) => {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return Err(i + 1),
         }
     }
     Ok(keys)
-}
-
-fn decode_blob(b64: &str) -> Option<[u8; 32]> {
-    let mut buf = [0u8; 64];
-    let blob = Base64::decode(b64, &mut buf).ok()?;
-    let (t, rest) = ssh_string(blob)?;
-    if t != KEY_TYPE.as_bytes() {
-        return None;
-    }
-    let (k, rest) = ssh_string(rest)?;
-    if !rest.is_empty() {
-        return None;
-    }
-    k.try_into().ok()
-}
-
-fn ssh_string(b: &[u8]) -> Option<(&[u8], &[u8])> {
-    let n = u32::from_be_bytes(b.get(..4)?.try_into().ok()?) as usize;
-    let s = b.get(4..4usize.checked_add(n)?)?;
-    Some((s, &b[4 + n..]))
 }
 
 #[cfg(test)]
@@ -194,8 +167,10 @@ mod tests {
         assert_eq!(parse_authorized("\nssh-ed25519 AAAA!!\n"), Err(2));
         assert_eq!(parse_authorized("ssh-ed25519\n"), Err(1));
         // A valid base64 blob of the wrong key type.
-        let rsa_blob = Base64::encode_string(b"\0\0\0\x07ssh-rsa\0\0\0\x01x");
-        assert_eq!(parse_authorized(&format!("ssh-ed25519 {rsa_blob}")), Err(1));
+        assert_eq!(
+            parse_authorized("ssh-ed25519 AAAAB3NzaC1yc2EAAAABeA=="),
+            Err(1)
+        );
     }
 
     #[test]

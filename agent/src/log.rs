@@ -5,6 +5,12 @@
 #[macro_export]
 macro_rules! log {
     ($($arg:tt)*) => {
-        eprintln!("tessera-agent: {}", format_args!($($arg)*))
+        $crate::log::line(format_args!($($arg)*))
     };
+}
+
+/// One call for every log site keeps the formatting machinery in one place in the binary.
+#[inline(never)]
+pub fn line(args: std::fmt::Arguments<'_>) {
+    eprintln!("tessera-agent: {args}");
 }

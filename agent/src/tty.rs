@@ -37,10 +37,6 @@ impl Tty {
         })
     }
 
-    pub fn file(&self) -> &File {
-        &self.file
-    }
-
     pub fn try_clone(&self) -> io::Result<File> {
         self.file.try_clone()
     }

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ssh_key::{HashAlg, PrivateKey, PublicKey, SshSig};
+use ssh_key::{PrivateKey, PublicKey};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -145,17 +145,11 @@ impl Signer {
         }
     }
 
-    /// An SSHSIG signature (PROTOCOL.sshsig) over `msg` in `namespace` with SHA-512: the same bytes
-    /// `ssh-keygen -Y sign -n NAMESPACE` signs. Returns the raw 64-byte ed25519 signature.
-    pub fn sign_sshsig(&mut self, namespace: &str, msg: &[u8]) -> Result<[u8; 64]> {
-        let data = SshSig::signed_data(namespace, HashAlg::Sha512, msg).map_err(|e| {
-            Error::other(
-                format!("cannot build the SSHSIG data: {e}"),
-                "report this bug",
-            )
-        })?;
+    /// Signs SSHSIG signed data (built by `tessera_core::sshsig::signed_data`: the same bytes
+    /// `ssh-keygen -Y sign -n unlock@tessera` signs). Returns the raw 64-byte ed25519 signature.
+    pub fn sign(&mut self, signed_data: &[u8]) -> Result<[u8; 64]> {
         match self {
-            Signer::Agent { agent, public, .. } => agent.sign(public, &data).map_err(|e| {
+            Signer::Agent { agent, public, .. } => agent.sign(public, signed_data).map_err(|e| {
                 Error::other(
                     format!("ssh-agent could not sign: {e}"),
                     "check `ssh-add -l`, or pass --identity FILE",
@@ -163,7 +157,7 @@ impl Signer {
             }),
             Signer::File { key, .. } => {
                 use ed25519_dalek::Signer as _;
-                Ok(key.sign(&data).to_bytes())
+                Ok(key.sign(signed_data).to_bytes())
             }
         }
     }

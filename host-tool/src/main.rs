@@ -1,20 +1,17 @@
 //! tessera: the admin's tool. One module per verb; this file only parses the command line
 //! (argh), runs the verb and turns its error into one line on stderr and an exit code.
 
-// `unlock` and `status`, which use all of these, land with tessera-core's first API.
-#[allow(dead_code)]
 mod error;
-#[allow(dead_code)]
 mod identity;
 mod keygen;
-#[allow(dead_code)]
 mod known_hosts;
-#[allow(dead_code)]
+mod link;
 mod paths;
-#[allow(dead_code)]
 mod secrets;
-#[allow(dead_code)]
 mod ssh_agent;
+mod status;
+mod talk;
+mod unlock;
 
 use std::process::ExitCode;
 
@@ -34,6 +31,8 @@ struct Cli {
 #[argh(subcommand)]
 enum Verb {
     Keygen(keygen::Keygen),
+    Unlock(unlock::Unlock),
+    Status(status::Status),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +64,8 @@ fn main() -> ExitCode {
     };
     let result = match cli.verb {
         Verb::Keygen(a) => keygen::run(a),
+        Verb::Unlock(a) => unlock::run(a),
+        Verb::Status(a) => status::run(a),
     };
     match result {
         Ok(()) => ExitCode::from(code::OK),
