@@ -33,6 +33,9 @@ enum Verb {
     Keygen(keygen::Keygen),
     Unlock(unlock::Unlock),
     Status(status::Status),
+    Flash(tessera_flash::cli::FlashCmd),
+    Boards(tessera_flash::cli::BoardsCmd),
+    Sensors(tessera_sensors::cli::SensorsCmd),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,10 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.verb {
+        // These verbs print their own one-line errors and pick their own exit codes.
+        Verb::Flash(a) => return a.run(),
+        Verb::Boards(a) => return a.run(),
+        Verb::Sensors(a) => return a.run(),
         Verb::Keygen(a) => keygen::run(a),
         Verb::Unlock(a) => unlock::run(a),
         Verb::Status(a) => status::run(a),
