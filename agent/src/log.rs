@@ -9,8 +9,11 @@ macro_rules! log {
     };
 }
 
-/// One call for every log site keeps the formatting machinery in one place in the binary.
+/// One call for every log site keeps the formatting machinery in one place in the binary; the
+/// line is written with one syscall so that it does not interleave with other console output.
 #[inline(never)]
 pub fn line(args: std::fmt::Arguments<'_>) {
-    eprintln!("tessera-agent: {args}");
+    use std::io::Write;
+    let line = format!("tessera-agent: {args}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }

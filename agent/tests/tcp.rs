@@ -490,3 +490,23 @@ fn bad_signatures_rate_limit_that_peer_only() {
         "{r:?}"
     );
 }
+
+#[test]
+fn a_silent_connection_is_closed_after_the_idle_timeout() {
+    let host = Host::new("web1", "listen 127.0.0.1:0\n");
+    let agent = host.start();
+    let mut raw = Raw::start(agent.addr(), Some(peer(77))).unwrap();
+    let t0 = std::time::Instant::now();
+    // Say nothing: the agent must hang up by itself (10 s idle limit), not keep the slot forever.
+    assert!(raw.result(Duration::from_secs(20)).is_none());
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(15),
+        "{waited:?}"
+    );
+    assert!(
+        agent.wait_log("without a token", SECS).is_some(),
+        "{}",
+        agent.log_text()
+    );
+}

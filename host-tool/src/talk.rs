@@ -25,7 +25,7 @@ pub struct Talk {
     pub link: Link,
     pub client: Client,
     pub challenge: Challenge,
-    /// The host key was not pinned before this run.
+    /// The host key was not in known_hosts before this run.
     pub first_use: bool,
 }
 
@@ -79,7 +79,7 @@ fn try_once(target: &Target, pinning: &Pinning) -> Result<Talk> {
     let mut frame = vec![0u8; MAX_FRAME];
     let deadline = Instant::now() + CHALLENGE_WAIT * if link.is_serial { 2 } else { 1 };
     let mut next_hello = Instant::now();
-    let first_use = loop {
+    loop {
         if link.is_serial && Instant::now() >= next_hello {
             let n = client.write_hello(&mut frame).map_err(core_err)?;
             link.send(&frame[..n])?;
@@ -102,10 +102,10 @@ fn try_once(target: &Target, pinning: &Pinning) -> Result<Talk> {
                 },
             ));
         }
-        if let Some(first_use) = feed(&mut client, &bytes)? {
-            break first_use;
+        if feed(&mut client, &bytes)?.is_some() {
+            break;
         }
-    };
+    }
     let challenge = client
         .challenge()
         .cloned()
@@ -113,6 +113,7 @@ fn try_once(target: &Target, pinning: &Pinning) -> Result<Talk> {
     let host_id = challenge.body.host_id.as_str().to_string();
     let key = challenge.body.host_key;
     let kh = KnownHosts::new(paths::known_hosts()?);
+    let first_use = kh.check(&host_id, &key) == crate::known_hosts::Pin::Unknown;
     match pinning {
         Pinning::Require(g) => kh.verify(&host_id, &key, g.as_ref())?,
         Pinning::Show(_) => {
