@@ -805,3 +805,31 @@ fn ssh_mode_installs_into_a_remote_root_through_a_real_sshd() {
     let err = c.execute().unwrap_err();
     assert!(matches!(err, Error::Command { .. }), "{err}");
 }
+
+#[test]
+fn root_mode_writes_only_config_and_keys_when_the_agent_package_is_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = fake_root(dir.path());
+    std::fs::create_dir_all(r.join("var/lib/dpkg/info")).unwrap();
+    std::fs::write(
+        r.join("var/lib/dpkg/info/tessera-agent.list"),
+        "/usr/share/initramfs-tools/hooks/tessera\n",
+    )
+    .unwrap();
+    let mut c = cmd(dir.path(), host_board());
+    c.root = Some(r.clone());
+    c.agent = Some(dir.path().join("no-agent-needed"));
+    let report = c.execute().unwrap();
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("package is installed")),
+        "{:?}",
+        report.notes
+    );
+    assert!(r.join("etc/tessera/agent.conf").is_file());
+    assert!(r.join("etc/tessera/host_key").is_file());
+    assert!(!r.join("usr/lib/tessera").exists());
+    assert!(!r.join("etc/initramfs-tools").exists());
+}
