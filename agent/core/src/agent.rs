@@ -20,7 +20,8 @@ use zeroize::Zeroize;
 
 use crate::frame::{Decoder, Step};
 use crate::limits::{
-    HASH_LEN, MAX_ADMINS, MAX_PAYLOAD, MAX_TOKENS_PER_CHALLENGE, MAX_VOLUMES, PROTOCOL_VERSION,
+    AEAD_TAG_LEN, HASH_LEN, MAX_ADMINS, MAX_PAYLOAD, MAX_TOKENS_PER_CHALLENGE, MAX_VOLUMES,
+    PROTOCOL_VERSION,
 };
 use crate::message::{
     split_signed, BootId, Challenge, ChallengeBody, Key, Message, Outcome, Refusal, ResultBody,
@@ -320,7 +321,16 @@ impl Agent {
     ) -> Result<Vec<TokenVolume, MAX_VOLUMES>, Refusal> {
         let body = &unlock.body;
         let ours = &self.challenge.body;
+        // docs/protocol.md: 1..=8 volumes, each ciphertext at least a tag long. The decoder
+        // enforces the upper bounds; a token outside the lower ones is malformed, not a token
+        // that merely fails to open.
+        if body.volumes.is_empty() {
+            return Err(Refusal::Malformed);
+        }
         for (i, v) in body.volumes.iter().enumerate() {
+            if v.ciphertext.len() < AEAD_TAG_LEN {
+                return Err(Refusal::Malformed);
+            }
             if body
                 .volumes
                 .iter()

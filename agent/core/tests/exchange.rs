@@ -409,3 +409,51 @@ fn testkit_plays_the_tool_through_console_text() {
         Err(ClientError::NoChallenge)
     );
 }
+
+/// Re-signs `tok` (a token frame for `agent`'s challenge) by the authorized admin after `edit`
+/// changed its body: what a buggy or hostile tool holding an admin key could send.
+fn resigned(
+    agent: &Agent,
+    tok: &[u8],
+    edit: impl FnOnce(&mut tessera_core::message::UnlockBody),
+) -> Vec<u8> {
+    let mut decoder = tessera_core::Decoder::new();
+    let (_, tessera_core::Decoded::Frame(p)) = decoder.decode(tok) else {
+        panic!("no frame")
+    };
+    let tessera_core::Message::Unlock(mut u) = tessera_core::Message::decode(p).unwrap() else {
+        panic!("not an unlock")
+    };
+    edit(&mut u.body);
+    let mut body = [0u8; MAX_FRAME];
+    let body = postcard::to_slice(&u.body, &mut body).unwrap();
+    let mut msg = b"tessera-v1 unlock\0".to_vec();
+    msg.extend_from_slice(agent.challenge_hash());
+    msg.extend_from_slice(body);
+    u.signature.0 = sshsig::sign(&ADMIN_SEED, &msg);
+    let mut out = [0u8; MAX_FRAME];
+    let n = tessera_core::Message::Unlock(u)
+        .encode_frame(&mut out)
+        .unwrap();
+    out[..n].to_vec()
+}
+
+#[test]
+fn signed_token_outside_the_documented_ranges_is_malformed() {
+    // Control: re-signing without a change is accepted.
+    let mut x = start(testkit::agent_config());
+    let tok = token(&mut x.client, &ADMIN_SEED, SECRET);
+    let same = resigned(&x.agent, &tok, |_| {});
+    assert_eq!(
+        agent_feed(&mut x.agent, &same),
+        Some(AgentEventOwned::Unlock)
+    );
+
+    // docs/protocol.md: volumes 1..=8, ciphertext 16..=528 bytes.
+    let mut x = start(testkit::agent_config());
+    let tok = token(&mut x.client, &ADMIN_SEED, SECRET);
+    let empty = resigned(&x.agent, &tok, |b| b.volumes.clear());
+    refused(&mut x, &empty, Refusal::Malformed, false);
+    let short = resigned(&x.agent, &tok, |b| b.volumes[0].ciphertext.truncate(15));
+    refused(&mut x, &short, Refusal::Malformed, false);
+}
