@@ -7,9 +7,12 @@
 //!
 //! [`Decoder`] picks frames out of a byte stream full of console text and hands the text back. It
 //! never wedges: every `00` resets it, an over-long frame is dropped after [`MAX_COBS`] bytes, and
-//! its memory is one fixed buffer. This module must never panic, allocate or block.
+//! its memory is one fixed buffer, wiped whenever it drops what it holds (console text a stray
+//! `00 FE` swallowed may be a typed passphrase). This module must never panic, allocate or block.
 
 use core::fmt;
+
+use zeroize::Zeroize;
 
 use crate::limits::{CRC_LEN, FRAME_MARKERS, MAX_COBS, MAX_FRAME, MAX_PAYLOAD};
 
@@ -142,6 +145,12 @@ impl fmt::Debug for Decoder {
     }
 }
 
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
 impl Decoder {
     /// A decoder in text mode, waiting for `00 FE`.
     pub const fn new() -> Decoder {
@@ -152,13 +161,25 @@ impl Decoder {
         }
     }
 
-    /// Drops any partial frame and returns to text mode.
+    /// Drops any partial frame (wiping its bytes) and returns to text mode.
     pub fn reset(&mut self) {
         self.state = State::Text;
         self.len = 0;
+        self.wipe();
     }
 
-    /// Whether a frame has started and not yet ended (the caller may want a timeout).
+    /// Bytes buffered after a stray `00 FE` may be console text a person typed (a passphrase):
+    /// whatever the decoder drops, it wipes.
+    fn wipe(&mut self) {
+        self.buf.zeroize();
+    }
+
+    /// Whether a frame has started and not yet ended.
+    ///
+    /// A sender writes a frame in one go, so a frame that stays open while the line is quiet is a
+    /// stray `00 FE` (a tool killed mid-frame, noise) that swallows what a person types, up to
+    /// [`MAX_COBS`] bytes. On a console, call [`Decoder::reset`] (or the state machines'
+    /// `reset_input`) when this is true and no byte came for about a second.
     pub fn in_frame(&self) -> bool {
         self.state == State::InFrame
     }
@@ -233,7 +254,11 @@ impl Decoder {
                         pos = pos.saturating_add(1);
                         self.state = State::SawZero;
                         let len = core::mem::take(&mut self.len);
-                        return (pos, self.finish(len));
+                        let step = self.finish(len);
+                        if let Step::Error(_) = step {
+                            self.wipe();
+                        }
+                        return (pos, step);
                     }
                 }
             }
@@ -360,6 +385,33 @@ mod tests {
         assert!(text.is_empty());
         assert_eq!(frames, [b"ok".to_vec()]);
         assert_eq!(errors, [FrameError::TooShort, FrameError::TooShort]);
+    }
+
+    /// After a stray `00 FE` (a tool killed mid-frame, line noise), what a person types at the
+    /// console lands in the frame buffer; it may be a passphrase, so every way of dropping it
+    /// wipes it.
+    #[test]
+    fn dropped_bytes_are_wiped_from_the_buffer() {
+        let typed = b"\x00\xFEhunter2 correct horse";
+        let held = |d: &Decoder| d.buf.windows(7).any(|w| w == b"hunter2");
+
+        let mut d = Decoder::new();
+        assert_eq!(d.step(typed).1, Step::NeedMore);
+        assert!(held(&d), "control: the typed bytes are buffered");
+        d.reset();
+        assert!(!held(&d), "reset wipes");
+
+        let mut d = Decoder::new();
+        d.step(typed);
+        let (_, step) = d.step(b"\x00");
+        assert!(matches!(step, Step::Error(_)), "{step:?}");
+        assert!(!held(&d), "a bad frame is wiped");
+
+        let mut d = Decoder::new();
+        d.step(typed);
+        let (_, step) = d.step(&[b'x'; MAX_COBS]);
+        assert_eq!(step, Step::Error(FrameError::TooLong));
+        assert!(!held(&d), "an over-long frame is wiped");
     }
 
     #[test]
