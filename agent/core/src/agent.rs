@@ -42,7 +42,10 @@ pub struct AgentConfig {
     pub host_id: Name,
     /// 16 random bytes drawn once at agent start.
     pub boot_id: BootId,
-    /// 32 fresh random bytes: the X25519 secret of this challenge. Never reuse across boots.
+    /// 32 fresh random bytes: the X25519 secret of this challenge. Draw new ones for every
+    /// `Agent`, never only once per boot: two agents with the same boot id, key and volume states
+    /// make the same challenge, so a token used on one would be accepted again by the other
+    /// (each agent remembers only its own tokens).
     pub ephemeral_secret: Key,
     /// ed25519 public keys of the admins whose tokens are accepted.
     pub admins: Vec<Key, MAX_ADMINS>,

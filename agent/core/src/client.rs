@@ -40,7 +40,9 @@ pub enum HostKeyCheck {
 pub enum ClientEvent<'a> {
     /// All input was used; read more bytes and call `process` again.
     NeedMore,
-    /// Console text from the line (boot messages, prompts): show it if you like.
+    /// Console text from the line (boot messages, prompts): show it if you like. Raw bytes
+    /// from the host, unlike names in signed messages: strip control bytes (ESC sequences can
+    /// rewrite the admin's terminal) before printing.
     Text(&'a [u8]),
     /// A damaged frame was dropped; carry on (a hello asks again).
     BadFrame(FrameError),
