@@ -31,7 +31,8 @@ use crate::transcript::{self, CHALLENGE_CONTEXT, MAX_UNLOCK_MESSAGE, RESULT_CONT
 pub enum HostKeyCheck {
     /// Accept only this ed25519 host key (from known_hosts or flash time).
     Pinned(Key),
-    /// Accept any correctly self-signed challenge and report its key for pinning.
+    /// Accept any correctly self-signed challenge and report its key for pinning; later
+    /// challenges of the same [`Client`] must carry that same key.
     FirstUse,
 }
 
@@ -306,7 +307,14 @@ impl Client {
                 return Err(ClientError::HostKeyMismatch)
             }
             HostKeyCheck::Pinned(_) => false,
-            HostKeyCheck::FirstUse => true,
+            // The admin is shown the first key; a later challenge in this session signed by
+            // another key must not slip in under the approval (prepare_unlock seals to it).
+            HostKeyCheck::FirstUse => match &self.challenge {
+                Some((first, _)) if first.body.host_key != c.body.host_key => {
+                    return Err(ClientError::HostKeyMismatch)
+                }
+                _ => true,
+            },
         };
         let (body, sig) =
             split_signed(payload).ok_or(ClientError::Malformed(MessageError::Invalid))?;

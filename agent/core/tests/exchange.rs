@@ -177,6 +177,40 @@ fn first_use_reports_the_key_and_a_wrong_pin_is_refused() {
     );
 }
 
+/// The admin approved the first host key shown; a later challenge on the same line signed by
+/// another key must not take its place, or `prepare_unlock` would seal to the newcomer.
+#[test]
+fn first_use_sticks_to_the_first_key_for_the_session() {
+    let mut out = [0u8; MAX_FRAME];
+    let n = testkit::agent().write_challenge(&mut out).unwrap();
+    let genuine = out[..n].to_vec();
+    let mut evil = testkit::agent_config();
+    evil.host_key = [0x99; 32];
+    evil.ephemeral_secret = [0x98; 32];
+    let n = Agent::new(evil).write_challenge(&mut out).unwrap();
+    let impostor = out[..n].to_vec();
+
+    let mut tofu = Client::new(HostKeyCheck::FirstUse);
+    client_feed(&mut tofu, &genuine).unwrap();
+    assert_eq!(
+        client_feed(&mut tofu, &impostor),
+        Err(ClientError::HostKeyMismatch)
+    );
+    assert_eq!(
+        tofu.challenge().unwrap().body.host_key,
+        testkit::public_key(&testkit::HOST_SEED)
+    );
+    // Control: a fresh challenge from the same host (new ephemeral key) still replaces it.
+    let mut again = testkit::agent_config();
+    again.ephemeral_secret = [0x97; 32];
+    let n = Agent::new(again).write_challenge(&mut out).unwrap();
+    client_feed(&mut tofu, &out[..n]).unwrap();
+    assert_eq!(
+        tofu.challenge().unwrap().body.ephemeral_key,
+        tessera_core::seal::public_key(&[0x97; 32])
+    );
+}
+
 #[test]
 fn wrong_secret_is_reported_per_volume() {
     let mut x = start(testkit::agent_config());
