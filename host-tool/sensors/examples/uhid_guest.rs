@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tessera_sensors::hid::descriptor::{parse, Descriptor, ReportKind};
@@ -208,8 +208,9 @@ fn main() {
     let uhid = create(b"EATON Eaton 3S", b"000000000", 0x0463, 0xffff, &rd);
 
     let requests = Arc::new(AtomicUsize::new(0));
-    let destroy_next = Arc::new(AtomicBool::new(false));
-    let (r2, d2) = (requests.clone(), destroy_next.clone());
+    // Answer this many more GET_REPORTs, then destroy the device instead of answering (0 = never).
+    let destroy_after = Arc::new(AtomicUsize::new(0));
+    let (r2, d2) = (requests.clone(), destroy_after.clone());
     let mut dev = uhid.try_clone().unwrap();
     std::thread::spawn(move || {
         let mut ev = vec![0u8; EVENT];
@@ -223,7 +224,10 @@ fn main() {
             if kind == GET_REPORT {
                 let (rnum, rtype) = (ev[8], ev[9]);
                 r2.fetch_add(1, Ordering::SeqCst);
-                if d2.load(Ordering::SeqCst) {
+                let left = d2.load(Ordering::SeqCst);
+                if left > 1 {
+                    d2.store(left - 1, Ordering::SeqCst);
+                } else if left == 1 {
                     // Unplug in the middle of a read: destroy instead of answering.
                     out[0..4].copy_from_slice(&DESTROY.to_ne_bytes());
                     let _ = dev.write_all(&out);
@@ -296,7 +300,8 @@ fn main() {
         println!("TESSERA-UHID-DENIED-LINE {e}");
     }
 
-    destroy_next.store(true, Ordering::SeqCst);
+    // Unplugged after three answered reports: a read that got some values must still say so.
+    destroy_after.store(4, Ordering::SeqCst);
     let r = tessera_sensors::hid::read_ups(std::path::Path::new("/dev/hidraw0"));
     println!("TESSERA-UHID-UNPLUG {}", serde_json::to_string(&r).unwrap());
     if let tessera_sensors::Outcome::Error(e) = &r.outcome {

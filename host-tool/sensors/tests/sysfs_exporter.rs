@@ -433,6 +433,15 @@ fn table_watch_json_and_usage_errors() {
         .unwrap();
     assert_eq!(bad["error"]["kind"], "garbled");
 
+    let (_, out, _) = run(&[
+        "--sysfs", &sys, "--dev", &dev, "--json", "--watch", "1", "--count", "2",
+    ]);
+    let rounds: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rounds.len(), 2, "one JSON array per line and round: {out}");
+
     let empty = tempfile::tempdir().unwrap();
     let e = empty.path().display().to_string();
     let (code, _, err) = run(&["--sysfs", &e, "--dev", &e]);

@@ -327,3 +327,44 @@ fn an_endless_line_is_cut_off_at_the_limit() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn power_failure_shows_up_as_on_battery_and_low_battery() {
+    let upsd = Upsd::start("eaton3s", EATON_3S);
+    // The 3S loses mains: dummy-ups re-reads its .dev when the file changes.
+    let dev = upsd.path().join("etc/eaton3s.dev");
+    let failing = EATON_3S
+        .replace("ups.status: OL CHRG", "ups.status: OB DISCHRG LB")
+        .replace("battery.charge: 100", "battery.charge: 18");
+    std::fs::write(&dev, failing).unwrap();
+    let s = server(upsd.port);
+    let mut ups = None;
+    wait_for(
+        || {
+            let r = s.read();
+            if let Outcome::Ups(u) = &r[0].outcome {
+                if u.status.on_battery {
+                    ups = Some(u.clone());
+                    return true;
+                }
+            }
+            false
+        },
+        "the on-battery status to reach upsd",
+    );
+    let ups = ups.unwrap();
+    assert!(
+        ups.status.on_battery
+            && ups.status.discharging
+            && ups.status.low_battery
+            && !ups.status.on_line
+    );
+    assert_eq!(ups.vars["battery.charge"], "18");
+    let r = s.read();
+    let text = tessera_sensors::prometheus::Exposition::of(&r).render(false);
+    let sensor = format!("eaton3s@127.0.0.1:{}", upsd.port);
+    for (flag, v) in [("OL", 0), ("OB", 1), ("LB", 1), ("DISCHRG", 1), ("CHRG", 0)] {
+        let line = format!("network_ups_tools_ups_status{{ups=\"eaton3s\",sensor=\"{sensor}\",flag=\"{flag}\"}} {v}\n");
+        assert!(text.contains(&line), "{line} in\n{text}");
+    }
+}
