@@ -28,7 +28,8 @@ pub enum FrameError {
     PayloadTooLarge,
     /// The output buffer cannot hold the frame.
     BufferTooSmall,
-    /// More than [`MAX_COBS`] bytes followed a start marker without an end: dropped.
+    /// More than [`MAX_COBS`] bytes followed a start marker without an end, or the frame holds
+    /// more than [`MAX_PAYLOAD`] bytes: dropped.
     TooLong,
     /// The frame is too short to hold a CRC and a message.
     TooShort,
@@ -44,7 +45,9 @@ impl FrameError {
         match self {
             FrameError::PayloadTooLarge => "message too large for one frame",
             FrameError::BufferTooSmall => "output buffer too small for the frame",
-            FrameError::TooLong => "frame longer than 2048 bytes dropped",
+            FrameError::TooLong => {
+                "frame over the size limit (2048 bytes, 2016 of message) dropped"
+            }
             FrameError::TooShort => "frame too short dropped",
             FrameError::BadCobs => "frame with bad COBS encoding dropped",
             FrameError::BadCrc => "frame with bad CRC dropped",
@@ -279,6 +282,11 @@ impl Decoder {
         let Some(body_len) = n.checked_sub(CRC_LEN).filter(|&b| b > 0) else {
             return Step::Error(FrameError::TooShort);
         };
+        // COBS data of MAX_COBS bytes can hold more than any sender frames: callers size their
+        // buffers by MAX_PAYLOAD.
+        if body_len > MAX_PAYLOAD {
+            return Step::Error(FrameError::TooLong);
+        }
         let (Some(payload), Some(crc)) = (data.get(..body_len), data.get(body_len..n)) else {
             return Step::Error(FrameError::TooShort);
         };
@@ -385,6 +393,29 @@ mod tests {
         assert!(text.is_empty());
         assert_eq!(frames, [b"ok".to_vec()]);
         assert_eq!(errors, [FrameError::TooShort, FrameError::TooShort]);
+    }
+
+    /// A sender never frames more than MAX_PAYLOAD bytes, but MAX_COBS bytes of COBS data can
+    /// hold up to 2040: such a frame, even with a good CRC, is dropped, not handed out.
+    #[test]
+    fn payload_over_the_limit_is_dropped_even_with_a_good_crc() {
+        for len in [MAX_PAYLOAD + 1, MAX_COBS - 1 - CRC_LEN] {
+            // Zeros cost COBS no overhead beyond its first byte.
+            let mut data = std::vec![0; len];
+            data.extend(CRC.checksum(&data[..len]).to_le_bytes());
+            let mut cobs_data = std::vec![0u8; crate::limits::cobs_max_len(data.len())];
+            let n = cobs::encode(&data, &mut cobs_data);
+            assert!(
+                n <= MAX_COBS,
+                "control: the frame fits the decoder's buffer"
+            );
+            let mut input = std::vec![0x00, START_MARKER];
+            input.extend(&cobs_data[..n]);
+            input.push(0);
+            let (_, frames, errors) = run(&input, 64);
+            assert!(frames.is_empty(), "{len}-byte payload handed out");
+            assert_eq!(errors, [FrameError::TooLong]);
+        }
     }
 
     /// After a stray `00 FE` (a tool killed mid-frame, line noise), what a person types at the
