@@ -131,6 +131,8 @@ pub struct Decoder {
     state: State,
     buf: [u8; MAX_COBS],
     len: usize,
+    /// How far into `buf` bytes were written since the last wipe.
+    dirty: usize,
 }
 
 impl Default for Decoder {
@@ -161,6 +163,7 @@ impl Decoder {
             state: State::Text,
             buf: [0; MAX_COBS],
             len: 0,
+            dirty: 0,
         }
     }
 
@@ -172,9 +175,13 @@ impl Decoder {
     }
 
     /// Bytes buffered after a stray `00 FE` may be console text a person typed (a passphrase):
-    /// whatever the decoder drops, it wipes.
+    /// whatever the decoder drops, it wipes. Only the bytes written since the last wipe, so that
+    /// a flood of `00 FE 00` costs no more than reading it.
     fn wipe(&mut self) {
-        self.buf.zeroize();
+        let dirty = core::mem::take(&mut self.dirty);
+        if let Some(used) = self.buf.get_mut(..dirty) {
+            used.zeroize();
+        }
     }
 
     /// Whether a frame has started and not yet ended.
@@ -251,6 +258,7 @@ impl Decoder {
                     };
                     dst.copy_from_slice(chunk);
                     self.len = end;
+                    self.dirty = self.dirty.max(end);
                     pos = pos.saturating_add(chunk_len);
                     if n.is_some() {
                         // The end `00` may also start the next frame.
