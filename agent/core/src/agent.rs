@@ -20,7 +20,8 @@ use zeroize::Zeroize;
 
 use crate::frame::{Decoder, Step};
 use crate::limits::{
-    HASH_LEN, MAX_ADMINS, MAX_PAYLOAD, MAX_TOKENS_PER_CHALLENGE, MAX_VOLUMES, PROTOCOL_VERSION,
+    AEAD_TAG_LEN, HASH_LEN, MAX_ADMINS, MAX_PAYLOAD, MAX_TOKENS_PER_CHALLENGE, MAX_VOLUMES,
+    PROTOCOL_VERSION,
 };
 use crate::message::{
     split_signed, BootId, Challenge, ChallengeBody, Key, Message, Outcome, Refusal, ResultBody,
@@ -41,7 +42,10 @@ pub struct AgentConfig {
     pub host_id: Name,
     /// 16 random bytes drawn once at agent start.
     pub boot_id: BootId,
-    /// 32 fresh random bytes: the X25519 secret of this challenge. Never reuse across boots.
+    /// 32 fresh random bytes: the X25519 secret of this challenge. Draw new ones for every
+    /// `Agent`, never only once per boot: two agents with the same boot id, key and volume states
+    /// make the same challenge, so a token used on one would be accepted again by the other
+    /// (each agent remembers only its own tokens).
     pub ephemeral_secret: Key,
     /// ed25519 public keys of the admins whose tokens are accepted.
     pub admins: Vec<Key, MAX_ADMINS>,
@@ -320,7 +324,16 @@ impl Agent {
     ) -> Result<Vec<TokenVolume, MAX_VOLUMES>, Refusal> {
         let body = &unlock.body;
         let ours = &self.challenge.body;
+        // docs/protocol.md: 1..=8 volumes, each ciphertext at least a tag long. The decoder
+        // enforces the upper bounds; a token outside the lower ones is malformed, not a token
+        // that merely fails to open.
+        if body.volumes.is_empty() {
+            return Err(Refusal::Malformed);
+        }
         for (i, v) in body.volumes.iter().enumerate() {
+            if v.ciphertext.len() < AEAD_TAG_LEN {
+                return Err(Refusal::Malformed);
+            }
             if body
                 .volumes
                 .iter()

@@ -31,7 +31,8 @@ use crate::transcript::{self, CHALLENGE_CONTEXT, MAX_UNLOCK_MESSAGE, RESULT_CONT
 pub enum HostKeyCheck {
     /// Accept only this ed25519 host key (from known_hosts or flash time).
     Pinned(Key),
-    /// Accept any correctly self-signed challenge and report its key for pinning.
+    /// Accept any correctly self-signed challenge and report its key for pinning; later
+    /// challenges of the same [`Client`] must carry that same key.
     FirstUse,
 }
 
@@ -40,7 +41,9 @@ pub enum HostKeyCheck {
 pub enum ClientEvent<'a> {
     /// All input was used; read more bytes and call `process` again.
     NeedMore,
-    /// Console text from the line (boot messages, prompts): show it if you like.
+    /// Console text from the line (boot messages, prompts): show it if you like. Raw bytes
+    /// from the host, unlike names in signed messages: strip control bytes (ESC sequences can
+    /// rewrite the admin's terminal) before printing.
     Text(&'a [u8]),
     /// A damaged frame was dropped; carry on (a hello asks again).
     BadFrame(FrameError),
@@ -304,7 +307,14 @@ impl Client {
                 return Err(ClientError::HostKeyMismatch)
             }
             HostKeyCheck::Pinned(_) => false,
-            HostKeyCheck::FirstUse => true,
+            // The admin is shown the first key; a later challenge in this session signed by
+            // another key must not slip in under the approval (prepare_unlock seals to it).
+            HostKeyCheck::FirstUse => match &self.challenge {
+                Some((first, _)) if first.body.host_key != c.body.host_key => {
+                    return Err(ClientError::HostKeyMismatch)
+                }
+                _ => true,
+            },
         };
         let (body, sig) =
             split_signed(payload).ok_or(ClientError::Malformed(MessageError::Invalid))?;

@@ -263,6 +263,44 @@ mod tests {
         assert_eq!(o.open(&ct1, &aad1).unwrap().as_bytes(), pt.as_slice());
     }
 
+    /// Every small-order X25519 point (libsodium's list, also with bit 255 set, which X25519
+    /// ignores) gives an all-zero shared secret: refused as a recipient key and as `enc`.
+    #[test]
+    fn small_order_points_are_refused_on_both_sides() {
+        let mut points: std::vec::Vec<[u8; 32]> = [
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0100000000000000000000000000000000000000000000000000000000000000",
+            "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+            "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        ]
+        .iter()
+        .map(|h| hex(h))
+        .collect();
+        for i in 0..points.len() {
+            let mut high = points[i];
+            high[31] |= 0x80;
+            points.push(high);
+        }
+        let sk = [9u8; 32];
+        for p in &points {
+            assert_eq!(
+                Sealer::new(p, b"info", &[1; 32]).err(),
+                Some(SealError::BadKey),
+                "recipient {p:02x?}"
+            );
+            assert_eq!(
+                Opener::new(&sk, p, b"info").err(),
+                Some(SealError::BadKey),
+                "enc {p:02x?}"
+            );
+        }
+        // Control: a real key works.
+        assert!(Sealer::new(&public_key(&sk), b"info", &[1; 32]).is_ok());
+    }
+
     #[test]
     fn wrong_aad_order_or_info_does_not_open() {
         let sk = [9u8; 32];

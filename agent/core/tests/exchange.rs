@@ -177,6 +177,40 @@ fn first_use_reports_the_key_and_a_wrong_pin_is_refused() {
     );
 }
 
+/// The admin approved the first host key shown; a later challenge on the same line signed by
+/// another key must not take its place, or `prepare_unlock` would seal to the newcomer.
+#[test]
+fn first_use_sticks_to_the_first_key_for_the_session() {
+    let mut out = [0u8; MAX_FRAME];
+    let n = testkit::agent().write_challenge(&mut out).unwrap();
+    let genuine = out[..n].to_vec();
+    let mut evil = testkit::agent_config();
+    evil.host_key = [0x99; 32];
+    evil.ephemeral_secret = [0x98; 32];
+    let n = Agent::new(evil).write_challenge(&mut out).unwrap();
+    let impostor = out[..n].to_vec();
+
+    let mut tofu = Client::new(HostKeyCheck::FirstUse);
+    client_feed(&mut tofu, &genuine).unwrap();
+    assert_eq!(
+        client_feed(&mut tofu, &impostor),
+        Err(ClientError::HostKeyMismatch)
+    );
+    assert_eq!(
+        tofu.challenge().unwrap().body.host_key,
+        testkit::public_key(&testkit::HOST_SEED)
+    );
+    // Control: a fresh challenge from the same host (new ephemeral key) still replaces it.
+    let mut again = testkit::agent_config();
+    again.ephemeral_secret = [0x97; 32];
+    let n = Agent::new(again).write_challenge(&mut out).unwrap();
+    client_feed(&mut tofu, &out[..n]).unwrap();
+    assert_eq!(
+        tofu.challenge().unwrap().body.ephemeral_key,
+        tessera_core::seal::public_key(&[0x97; 32])
+    );
+}
+
 #[test]
 fn wrong_secret_is_reported_per_volume() {
     let mut x = start(testkit::agent_config());
@@ -408,4 +442,52 @@ fn testkit_plays_the_tool_through_console_text() {
         testkit::unlock_frame(b"no frame here", &ADMIN_SEED, &[(&name, SECRET)], &mut out),
         Err(ClientError::NoChallenge)
     );
+}
+
+/// Re-signs `tok` (a token frame for `agent`'s challenge) by the authorized admin after `edit`
+/// changed its body: what a buggy or hostile tool holding an admin key could send.
+fn resigned(
+    agent: &Agent,
+    tok: &[u8],
+    edit: impl FnOnce(&mut tessera_core::message::UnlockBody),
+) -> Vec<u8> {
+    let mut decoder = tessera_core::Decoder::new();
+    let (_, tessera_core::Decoded::Frame(p)) = decoder.decode(tok) else {
+        panic!("no frame")
+    };
+    let tessera_core::Message::Unlock(mut u) = tessera_core::Message::decode(p).unwrap() else {
+        panic!("not an unlock")
+    };
+    edit(&mut u.body);
+    let mut body = [0u8; MAX_FRAME];
+    let body = postcard::to_slice(&u.body, &mut body).unwrap();
+    let mut msg = b"tessera-v1 unlock\0".to_vec();
+    msg.extend_from_slice(agent.challenge_hash());
+    msg.extend_from_slice(body);
+    u.signature.0 = sshsig::sign(&ADMIN_SEED, &msg);
+    let mut out = [0u8; MAX_FRAME];
+    let n = tessera_core::Message::Unlock(u)
+        .encode_frame(&mut out)
+        .unwrap();
+    out[..n].to_vec()
+}
+
+#[test]
+fn signed_token_outside_the_documented_ranges_is_malformed() {
+    // Control: re-signing without a change is accepted.
+    let mut x = start(testkit::agent_config());
+    let tok = token(&mut x.client, &ADMIN_SEED, SECRET);
+    let same = resigned(&x.agent, &tok, |_| {});
+    assert_eq!(
+        agent_feed(&mut x.agent, &same),
+        Some(AgentEventOwned::Unlock)
+    );
+
+    // docs/protocol.md: volumes 1..=8, ciphertext 16..=528 bytes.
+    let mut x = start(testkit::agent_config());
+    let tok = token(&mut x.client, &ADMIN_SEED, SECRET);
+    let empty = resigned(&x.agent, &tok, |b| b.volumes.clear());
+    refused(&mut x, &empty, Refusal::Malformed, false);
+    let short = resigned(&x.agent, &tok, |b| b.volumes[0].ciphertext.truncate(15));
+    refused(&mut x, &short, Refusal::Malformed, false);
 }
