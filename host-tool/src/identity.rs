@@ -100,16 +100,14 @@ impl Signer {
             )
         })?;
         if key.is_encrypted() {
-            let pass = Zeroizing::new(
-                rpassword::prompt_password(format!("Passphrase for {}: ", path.display()))
-                    .map_err(|e| {
-                        Error::other(
-                            format!("cannot ask for the passphrase of {}: {e}", path.display()),
-                            "add the key to ssh-agent with `ssh-add`",
-                        )
-                    })?,
-            );
-            key = key.decrypt(pass.as_bytes()).map_err(|_| {
+            let pass = crate::prompt::secret(&format!("Passphrase for {}: ", path.display()))
+                .map_err(|e| {
+                    Error::other(
+                        format!("cannot ask for the passphrase of {}: {e}", path.display()),
+                        "add the key to ssh-agent with `ssh-add`",
+                    )
+                })?;
+            key = key.decrypt(&pass[..]).map_err(|_| {
                 Error::other(
                     format!("wrong passphrase for {}", path.display()),
                     "try again, or add the key to ssh-agent with `ssh-add`",

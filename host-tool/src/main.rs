@@ -7,6 +7,7 @@ mod keygen;
 mod known_hosts;
 mod link;
 mod paths;
+mod prompt;
 mod secrets;
 mod ssh_agent;
 mod status;

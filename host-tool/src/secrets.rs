@@ -23,16 +23,13 @@ impl Source {
     /// The secret for `volume` on `host`.
     pub fn get(&mut self, host: &str, volume: &str) -> Result<Secret> {
         let secret = match self {
-            Source::Prompt => {
-                let s = rpassword::prompt_password(format!("Secret for {volume} on {host}: "))
-                    .map_err(|e| {
-                        Error::usage(
-                            format!("cannot ask for the secret of {volume}: {e}"),
-                            "run on a terminal, or use --secret-command CMD or --secret-stdin",
-                        )
-                    })?;
-                Zeroizing::new(s.into_bytes())
-            }
+            Source::Prompt => crate::prompt::secret(&format!("Secret for {volume} on {host}: "))
+                .map_err(|e| {
+                    Error::usage(
+                        format!("cannot ask for the secret of {volume}: {e}"),
+                        "run on a terminal, or use --secret-command CMD or --secret-stdin",
+                    )
+                })?,
             Source::Command(cmd) => {
                 let out = Command::new("sh")
                     .arg("-c")
