@@ -510,3 +510,40 @@ fn a_silent_connection_is_closed_after_the_idle_timeout() {
         agent.log_text()
     );
 }
+
+#[test]
+fn a_volume_opened_by_someone_else_is_not_waiting() {
+    // /dev/mapper/control exists wherever device-mapper does: a `cryptsetup` volume of that name
+    // counts as unlocked.
+    if !std::path::Path::new("/dev/mapper/control").exists() {
+        eprintln!("no /dev/mapper/control here; skipping");
+        return;
+    }
+    let host = Host::new(
+        "web1",
+        "listen 127.0.0.1:0\nvolume control /dev/null cryptsetup\n",
+    );
+    let mut agent = host.start();
+    let addr = agent.addr().to_string();
+    let out = host.tessera(&["status", &addr, "--json"], "");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["volumes"][2]["name"], "control");
+    assert_eq!(v["volumes"][2]["state"], "unlocked", "{v}");
+    assert!(agent
+        .wait_log("control: unlocked by someone else", SECS)
+        .is_some());
+    // A token for it gets "not waiting"; the others open and the agent is done.
+    let seed = seed_of(&host.admin);
+    let mut raw = Raw::start(agent.addr(), None).unwrap();
+    let token = raw.token(&seed, &[("control", "x"), ("vol_a", PASS_A)]);
+    raw.send(&token).unwrap();
+    let r = raw.result(SECS).unwrap();
+    let Verdict::Outcomes(lines) = &r.verdict else {
+        panic!("{r:?}")
+    };
+    assert_eq!(lines[0].outcome, Outcome::NotWaiting);
+    assert_eq!(lines[1].outcome, Outcome::Unlocked);
+    let out = host.tessera(&["unlock", &addr, "--secret-stdin"], &format!("{PASS_B}\n"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(agent.wait_exit(SECS).unwrap().success());
+}
