@@ -547,3 +547,37 @@ fn a_volume_opened_by_someone_else_is_not_waiting() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(agent.wait_exit(SECS).unwrap().success());
 }
+
+#[test]
+fn wait_keeps_trying_until_the_agent_comes_up() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let host = Host::new("web1", &format!("listen 127.0.0.1:{port}\n"));
+    let config = host.config.clone();
+    // The server is still booting: its agent starts two seconds after the admin runs tessera.
+    let late = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(2));
+        Agent::start(&config, &[])
+    });
+    let out = host.tessera(
+        &[
+            "unlock",
+            &format!("127.0.0.1:{port}"),
+            "--secret-stdin",
+            "--wait",
+            "30",
+        ],
+        &format!("{PASS_A}\n{PASS_B}\n"),
+    );
+    let mut agent = late.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("waiting for 127.0.0.1"),
+        "{}",
+        text(&out)
+    );
+    assert!(agent.wait_exit(SECS).unwrap().success());
+}
