@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Async;
+use tessera_core::frame::Decoder;
 use zeroize::Zeroizing;
 
 use crate::backend::Outcome;
 use crate::console::{Event, LineEditor};
+use crate::log;
 use crate::ratelimit::Peer;
 use crate::session::{Reply, Session};
 use crate::state::Shared;
@@ -22,6 +24,10 @@ use crate::tty::Tty;
 
 /// How often the prompt checks for volumes opened elsewhere.
 const TICK: Duration = Duration::from_millis(500);
+/// A frame start (`00 FE`) followed by this long a silence without the frame's end was noise: the
+/// decoder is reset so that the keys typed next reach the prompt (a real frame at 9600 baud takes
+/// well under a second).
+const FRAME_STALL: Duration = Duration::from_secs(3);
 
 pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
     let file = tty.try_clone()?;
@@ -34,6 +40,9 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
     };
     let mut session = Session::new(&shared, Peer::Serial, "serial".into())?;
     let mut buf = [0u8; 256];
+    // Mirrors the session's frame decoder, only to know whether a frame is half-way in.
+    let mut shadow = Decoder::new();
+    let mut last_byte = Instant::now();
     con.prompt().await?;
     loop {
         let timeout = TICK;
@@ -48,6 +57,14 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
         .await;
         let n = match read {
             None => {
+                if shadow.in_frame() && last_byte.elapsed() >= FRAME_STALL {
+                    log!(
+                        "serial: a frame start without an end, dropped after {}s",
+                        FRAME_STALL.as_secs()
+                    );
+                    shadow.reset();
+                    session = Session::new(&shared, Peer::Serial, "serial".into())?;
+                }
                 con.prompt().await?;
                 continue;
             }
@@ -67,6 +84,12 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
                 return Err(e);
             }
         };
+        last_byte = Instant::now();
+        let mut rest = &buf[..n];
+        while !rest.is_empty() {
+            let (used, _) = shadow.decode(rest);
+            rest = rest.get(used.max(1)..).unwrap_or(&[]);
+        }
         let mut input = &buf[..n];
         loop {
             let (used, reply) = session.step(input).await;

@@ -231,3 +231,30 @@ fn console_and_network_share_the_work_and_the_console_is_told() {
     );
     assert!(agent.wait_exit(SECS).unwrap().success());
 }
+
+#[test]
+fn a_frame_start_in_the_noise_does_not_swallow_the_typed_passphrase() {
+    let mut p = pty();
+    let host = Host::new(
+        "web1",
+        &format!("listen off\nserial {} 115200\n", p.slave.display()),
+    );
+    let mut agent = host.start();
+    let mut seen = Vec::new();
+    assert!(p.read_until(&mut seen, "Please unlock disk vol_a: ", SECS));
+    // Line noise that looks like the start of a frame, and then nothing.
+    p.master.write_all(b"\x00\xfe\x03garbage").unwrap();
+    assert!(
+        agent.wait_log("frame start without an end", SECS).is_some(),
+        "{}",
+        agent.log_text()
+    );
+    type_slowly(&mut p, format!("{PASS_A}\r").as_bytes());
+    assert!(
+        p.read_until(&mut seen, "vol_a unlocked", SECS),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+    type_slowly(&mut p, format!("{PASS_B}\r").as_bytes());
+    assert!(agent.wait_exit(SECS).unwrap().success());
+}
