@@ -39,6 +39,10 @@ fn two_volumes_in_one_token_over_ipv4() {
 
 #[test]
 fn two_volumes_over_ipv6_loopback() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here; skipping");
+        return;
+    }
     let host = Host::new("web6", "listen [::1]:0\n");
     let mut agent = host.start();
     let addr = agent.addr();
