@@ -299,6 +299,16 @@ impl Client {
     }
 
     fn on_challenge(&mut self, payload: &[u8], c: Challenge) -> Result<Handled, ClientError> {
+        // The same challenge again (a resend, a duplicated frame) after a token was prepared
+        // changes nothing: keep the token, or the genuine result would be refused.
+        let hash = transcript::sha256(payload);
+        let past_challenge = matches!(
+            self.state,
+            State::Prepared { .. } | State::AwaitResult { .. } | State::Done
+        );
+        if past_challenge && self.challenge.as_ref().is_some_and(|(_, h)| *h == hash) {
+            return Ok(Handled::Ignored);
+        }
         if c.body.version != PROTOCOL_VERSION {
             return Err(ClientError::Version(c.body.version));
         }
@@ -322,7 +332,7 @@ impl Client {
             return Err(ClientError::BadHostSignature);
         }
         // A fresh challenge (e.g. the agent restarted) replaces any earlier one and its token.
-        self.challenge = Some((c, transcript::sha256(payload)));
+        self.challenge = Some((c, hash));
         self.state = State::Challenged;
         self.result = None;
         Ok(Handled::Challenge { first_use })

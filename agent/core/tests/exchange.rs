@@ -391,6 +391,26 @@ fn result_for_another_token_is_rejected_by_the_client() {
     let _ = tok;
 }
 
+/// A challenge frame that arrives twice (a resend, a duplicated line) must not make the client
+/// forget the token it sent, or the genuine result would be refused.
+#[test]
+fn a_repeated_challenge_does_not_drop_the_sent_token() {
+    let mut x = start(testkit::agent_config());
+    let tok = token(&mut x.client, &ADMIN_SEED, SECRET);
+    client_feed(&mut x.client, &x.challenge).unwrap();
+    assert_eq!(
+        agent_feed(&mut x.agent, &tok),
+        Some(AgentEventOwned::Unlock)
+    );
+    x.agent.set_outcome(0, Outcome::Unlocked).unwrap();
+    let res = result(&mut x.agent);
+    client_feed(&mut x.client, &res).unwrap();
+    assert!(matches!(
+        &x.client.result().unwrap().verdict,
+        Verdict::Outcomes(o) if o[0].outcome == Outcome::Unlocked
+    ));
+}
+
 #[test]
 fn replayed_token_is_refused_even_after_success() {
     let mut x = start(testkit::agent_config());
