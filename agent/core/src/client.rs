@@ -331,10 +331,15 @@ impl Client {
         if !transcript::host_verify(&c.body.host_key, &[CHALLENGE_CONTEXT, body], sig) {
             return Err(ClientError::BadHostSignature);
         }
-        // A fresh challenge (e.g. the agent restarted) replaces any earlier one and its token.
+        // A fresh challenge (e.g. the agent restarted) replaces any earlier one and a token
+        // prepared for it. A token already sent still gets its answer (signed over its hash by
+        // the same host key): a challenge may cross it on the wire, e.g. a serial agent answering
+        // a second hello.
         self.challenge = Some((c, hash));
-        self.state = State::Challenged;
-        self.result = None;
+        if !matches!(self.state, State::AwaitResult { .. }) {
+            self.state = State::Challenged;
+            self.result = None;
+        }
         Ok(Handled::Challenge { first_use })
     }
 

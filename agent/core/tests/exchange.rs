@@ -411,6 +411,32 @@ fn a_repeated_challenge_does_not_drop_the_sent_token() {
     ));
 }
 
+/// On a serial line the agent answers every hello with a fresh challenge; one that crosses the
+/// token on the wire must not make the client drop the answer to the token it sent.
+#[test]
+fn a_newer_challenge_after_the_token_still_lets_its_result_in() {
+    let mut x = start(testkit::agent_config());
+    let tok = token(&mut x.client, &ADMIN_SEED, SECRET);
+    let mut newer = testkit::agent_config();
+    newer.ephemeral_secret = [0x97; 32];
+    let mut out = [0u8; MAX_FRAME];
+    let n = Agent::new(newer).write_challenge(&mut out).unwrap();
+    client_feed(&mut x.client, &out[..n]).unwrap();
+    assert_eq!(
+        agent_feed(&mut x.agent, &tok),
+        Some(AgentEventOwned::Unlock)
+    );
+    x.agent.set_outcome(0, Outcome::Unlocked).unwrap();
+    let res = result(&mut x.agent);
+    client_feed(&mut x.client, &res).unwrap();
+    assert!(x.client.result().is_some());
+    // The newer challenge is the one a next token answers.
+    assert_eq!(
+        x.client.challenge().unwrap().body.ephemeral_key,
+        tessera_core::seal::public_key(&[0x97; 32])
+    );
+}
+
 #[test]
 fn replayed_token_is_refused_even_after_success() {
     let mut x = start(testkit::agent_config());
