@@ -240,6 +240,14 @@ impl Agent {
         self.decoder.reset();
     }
 
+    /// Whether a frame has started and not ended: on a console, call [`Self::reset_input`] when
+    /// this stays true with the line quiet for about a second (see [`Decoder::in_frame`]).
+    ///
+    /// [`Decoder::in_frame`]: crate::frame::Decoder::in_frame
+    pub fn in_frame(&self) -> bool {
+        self.decoder.in_frame()
+    }
+
     /// Takes bytes from the connection; returns how many were used and what to do next.
     ///
     /// Call again with the unused rest until [`AgentEvent::NeedMore`]. Only `NeedMore` and

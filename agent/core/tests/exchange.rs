@@ -537,3 +537,22 @@ fn signed_token_outside_the_documented_ranges_is_malformed() {
     let short = resigned(&x.agent, &tok, |b| b.volumes[0].ciphertext.truncate(15));
     refused(&mut x, &short, Refusal::Malformed, false);
 }
+
+#[test]
+fn a_stray_frame_start_is_visible_and_reset_returns_typed_text() {
+    let mut agent = testkit::agent();
+    assert_eq!(agent_feed(&mut agent, b"\x00\xFEpassw"), None);
+    assert!(
+        agent.in_frame(),
+        "typed bytes are swallowed by the open frame"
+    );
+    agent.reset_input();
+    assert!(!agent.in_frame());
+    let (_, ev) = agent.process(b"ord");
+    assert_eq!(ev, AgentEvent::Text(b"ord"));
+    let mut client = Client::new(HostKeyCheck::FirstUse);
+    client.process(b"\x00\xFE\x01");
+    assert!(client.in_frame());
+    client.reset_input();
+    assert!(!client.in_frame());
+}
