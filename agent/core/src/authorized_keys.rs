@@ -4,8 +4,9 @@
 //! The agent reads the admins' keys from an OpenSSH `authorized_keys` file in the initramfs, and
 //! the host tool pins host keys in `known_hosts`-like lines; both need `ssh-ed25519 BASE64 comment`
 //! → 32-byte key and back. Options before the key type (`from="..." ssh-ed25519 ...`) are skipped
-//! as OpenSSH skips them (and not enforced: tessera has no `from=` or `expiry-time=`), other key
-//! types are reported so the caller can say which lines it ignored. Bytes come from
+//! as OpenSSH skips them (and not enforced: tessera has no `from=` or `expiry-time=`; a
+//! `cert-authority` line is ignored), other key types are reported so the caller can say which
+//! lines it ignored. Bytes come from
 //! files an attacker may have touched: this module must never panic.
 
 use core::fmt;
@@ -37,7 +38,8 @@ pub enum KeyLine<'a> {
         /// The rest of the line after the key, trimmed.
         comment: &'a [u8],
     },
-    /// A key of another type (ssh-rsa, ecdsa-...): tessera ignores it.
+    /// A key of another type (ssh-rsa, ecdsa-...), or a `cert-authority` key (it vouches only
+    /// for certificates): tessera ignores it.
     OtherKeyType,
 }
 
@@ -120,7 +122,10 @@ pub fn parse_line(line: &[u8]) -> Result<KeyLine<'_>, KeyLineError> {
         (first, after)
     } else {
         match skip_options(line) {
-            Some(rest) => field(rest),
+            // OpenSSH accepts only certificates under a `cert-authority` key, never the CA key
+            // itself; tessera has no certificates, so such a line authorizes nobody.
+            Some((options, _)) if is_cert_authority(options) => return Ok(KeyLine::OtherKeyType),
+            Some((_, rest)) => field(rest),
             None => return Ok(KeyLine::OtherKeyType),
         }
     };
@@ -135,10 +140,39 @@ pub fn parse_line(line: &[u8]) -> Result<KeyLine<'_>, KeyLineError> {
     Ok(KeyLine::Ed25519 { key, comment })
 }
 
-/// The rest of `line` after its options field (OpenSSH's `sshkey_advance_past_options`: spaces
-/// inside double quotes do not end it, `\"` is a quote inside quotes); `None` if a quote is
-/// left open.
-fn skip_options(line: &[u8]) -> Option<&[u8]> {
+/// Whether an options field holds `cert-authority` (OpenSSH matches option names without case,
+/// by prefix; a longer name makes the line invalid there, so it is no plain key either).
+fn is_cert_authority(options: &[u8]) -> bool {
+    const CA: &[u8] = b"cert-authority";
+    let mut quoted = false;
+    let mut at_start = true;
+    let mut i = 0usize;
+    while let Some(&c) = options.get(i) {
+        if at_start
+            && !quoted
+            && options
+                .get(i..i.saturating_add(CA.len()))
+                .is_some_and(|o| o.eq_ignore_ascii_case(CA))
+        {
+            return true;
+        }
+        at_start = false;
+        if c == b'\\' && options.get(i.saturating_add(1)) == Some(&b'"') {
+            i = i.saturating_add(1);
+        } else if c == b'"' {
+            quoted = !quoted;
+        } else if c == b',' && !quoted {
+            at_start = true;
+        }
+        i = i.saturating_add(1);
+    }
+    false
+}
+
+/// The options field of `line` and the rest after it (OpenSSH's `sshkey_advance_past_options`:
+/// spaces inside double quotes do not end it, `\"` is a quote inside quotes); `None` if a quote
+/// is left open.
+fn skip_options(line: &[u8]) -> Option<(&[u8], &[u8])> {
     let mut quoted = false;
     let mut i = 0usize;
     while let Some(&c) = line.get(i) {
@@ -155,7 +189,7 @@ fn skip_options(line: &[u8]) -> Option<&[u8]> {
     if quoted {
         return None;
     }
-    line.get(i..)
+    line.split_at_checked(i)
 }
 
 fn decode_blob(b64: &[u8]) -> Result<[u8; KEY_LEN], KeyLineError> {
@@ -240,6 +274,21 @@ mod tests {
         assert!(matches!(
             parse_line(quoted.as_bytes()),
             Ok(KeyLine::Ed25519 { key, comment }) if key == [0xBB; 32] && comment == b"admin"
+        ));
+        for ca in [
+            std::format!("cert-authority {b}"),
+            std::format!("restrict,CERT-AUTHORITY,from=\"10.0.0.1\" {b}"),
+        ] {
+            assert_eq!(
+                parse_line(ca.as_bytes()),
+                Ok(KeyLine::OtherKeyType),
+                "a CA key only vouches for certificates (tessera has none): {ca}"
+            );
+        }
+        let quoted_ca = std::format!("from=\"x,cert-authority\" {b}");
+        assert!(matches!(
+            parse_line(quoted_ca.as_bytes()),
+            Ok(KeyLine::Ed25519 { key, .. }) if key == [0xBB; 32]
         ));
         let escaped = std::format!("command=\"echo \\\" {a}\" {b}");
         assert!(matches!(

@@ -226,6 +226,14 @@ impl Client {
         self.decoder.reset();
     }
 
+    /// Whether a frame has started and not ended: on a console, call [`Self::reset_input`] when
+    /// this stays true with the line quiet for about a second (see [`Decoder::in_frame`]).
+    ///
+    /// [`Decoder::in_frame`]: crate::frame::Decoder::in_frame
+    pub fn in_frame(&self) -> bool {
+        self.decoder.in_frame()
+    }
+
     /// Takes bytes from the connection; returns how many were used and what to do next.
     ///
     /// Call again with the unused rest until [`ClientEvent::NeedMore`].
@@ -299,6 +307,16 @@ impl Client {
     }
 
     fn on_challenge(&mut self, payload: &[u8], c: Challenge) -> Result<Handled, ClientError> {
+        // The same challenge again (a resend, a duplicated frame) after a token was prepared
+        // changes nothing: keep the token, or the genuine result would be refused.
+        let hash = transcript::sha256(payload);
+        let past_challenge = matches!(
+            self.state,
+            State::Prepared { .. } | State::AwaitResult { .. } | State::Done
+        );
+        if past_challenge && self.challenge.as_ref().is_some_and(|(_, h)| *h == hash) {
+            return Ok(Handled::Ignored);
+        }
         if c.body.version != PROTOCOL_VERSION {
             return Err(ClientError::Version(c.body.version));
         }
@@ -321,10 +339,15 @@ impl Client {
         if !transcript::host_verify(&c.body.host_key, &[CHALLENGE_CONTEXT, body], sig) {
             return Err(ClientError::BadHostSignature);
         }
-        // A fresh challenge (e.g. the agent restarted) replaces any earlier one and its token.
-        self.challenge = Some((c, transcript::sha256(payload)));
-        self.state = State::Challenged;
-        self.result = None;
+        // A fresh challenge (e.g. the agent restarted) replaces any earlier one and a token
+        // prepared for it. A token already sent still gets its answer (signed over its hash by
+        // the same host key): a challenge may cross it on the wire, e.g. a serial agent answering
+        // a second hello.
+        self.challenge = Some((c, hash));
+        if !matches!(self.state, State::AwaitResult { .. }) {
+            self.state = State::Challenged;
+            self.result = None;
+        }
         Ok(Handled::Challenge { first_use })
     }
 

@@ -391,6 +391,52 @@ fn result_for_another_token_is_rejected_by_the_client() {
     let _ = tok;
 }
 
+/// A challenge frame that arrives twice (a resend, a duplicated line) must not make the client
+/// forget the token it sent, or the genuine result would be refused.
+#[test]
+fn a_repeated_challenge_does_not_drop_the_sent_token() {
+    let mut x = start(testkit::agent_config());
+    let tok = token(&mut x.client, &ADMIN_SEED, SECRET);
+    client_feed(&mut x.client, &x.challenge).unwrap();
+    assert_eq!(
+        agent_feed(&mut x.agent, &tok),
+        Some(AgentEventOwned::Unlock)
+    );
+    x.agent.set_outcome(0, Outcome::Unlocked).unwrap();
+    let res = result(&mut x.agent);
+    client_feed(&mut x.client, &res).unwrap();
+    assert!(matches!(
+        &x.client.result().unwrap().verdict,
+        Verdict::Outcomes(o) if o[0].outcome == Outcome::Unlocked
+    ));
+}
+
+/// On a serial line the agent answers every hello with a fresh challenge; one that crosses the
+/// token on the wire must not make the client drop the answer to the token it sent.
+#[test]
+fn a_newer_challenge_after_the_token_still_lets_its_result_in() {
+    let mut x = start(testkit::agent_config());
+    let tok = token(&mut x.client, &ADMIN_SEED, SECRET);
+    let mut newer = testkit::agent_config();
+    newer.ephemeral_secret = [0x97; 32];
+    let mut out = [0u8; MAX_FRAME];
+    let n = Agent::new(newer).write_challenge(&mut out).unwrap();
+    client_feed(&mut x.client, &out[..n]).unwrap();
+    assert_eq!(
+        agent_feed(&mut x.agent, &tok),
+        Some(AgentEventOwned::Unlock)
+    );
+    x.agent.set_outcome(0, Outcome::Unlocked).unwrap();
+    let res = result(&mut x.agent);
+    client_feed(&mut x.client, &res).unwrap();
+    assert!(x.client.result().is_some());
+    // The newer challenge is the one a next token answers.
+    assert_eq!(
+        x.client.challenge().unwrap().body.ephemeral_key,
+        tessera_core::seal::public_key(&[0x97; 32])
+    );
+}
+
 #[test]
 fn replayed_token_is_refused_even_after_success() {
     let mut x = start(testkit::agent_config());
@@ -490,4 +536,23 @@ fn signed_token_outside_the_documented_ranges_is_malformed() {
     refused(&mut x, &empty, Refusal::Malformed, false);
     let short = resigned(&x.agent, &tok, |b| b.volumes[0].ciphertext.truncate(15));
     refused(&mut x, &short, Refusal::Malformed, false);
+}
+
+#[test]
+fn a_stray_frame_start_is_visible_and_reset_returns_typed_text() {
+    let mut agent = testkit::agent();
+    assert_eq!(agent_feed(&mut agent, b"\x00\xFEpassw"), None);
+    assert!(
+        agent.in_frame(),
+        "typed bytes are swallowed by the open frame"
+    );
+    agent.reset_input();
+    assert!(!agent.in_frame());
+    let (_, ev) = agent.process(b"ord");
+    assert_eq!(ev, AgentEvent::Text(b"ord"));
+    let mut client = Client::new(HostKeyCheck::FirstUse);
+    client.process(b"\x00\xFE\x01");
+    assert!(client.in_frame());
+    client.reset_input();
+    assert!(!client.in_frame());
 }
