@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Debian packages with cargo-deb into ${OUT:-target/debian}:
 #   tessera-agent_VERSION_amd64.deb, tessera-agent_VERSION_arm64.deb  (static musl agent + hook)
-#   tessera_VERSION_amd64.deb                                          (host tool + both agents)
-#   tessera_VERSION_arm64.deb  with HOST_ARM64=1                      (host tool built for musl aarch64)
+#   tessera_VERSION_amd64.deb   (host tool + both agents and the hook files for tessera flash)
+#   tessera_VERSION_arm64.deb   (the same, host tool built static for musl aarch64; HOST_ARM64=0 skips it)
 # and checks each one's contents with dpkg-deb -c. Needs cargo-deb (scripts/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,7 @@ for a in x86_64 aarch64; do
 done
 cargo build --quiet --release -p tessera
 cargo deb --quiet -p tessera --no-build --no-strip -o "$OUT/"
-if [ "${HOST_ARM64:-0}" = 1 ]; then
+if [ "${HOST_ARM64:-1}" = 1 ]; then
     cargo build --quiet --release -p tessera --target aarch64-unknown-linux-musl
     cargo deb --quiet -p tessera --target aarch64-unknown-linux-musl --no-build --no-strip -o "$OUT/"
 fi
