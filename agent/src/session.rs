@@ -82,30 +82,39 @@ impl Protocol {
         })
     }
 
-    /// A fresh challenge with the volume table as it is now.
-    fn new_agent(&self, shared: &Shared) -> std::io::Result<Agent> {
-        let mut volumes: heapless::Vec<VolumeInfo, MAX_VOLUMES> = heapless::Vec::new();
-        for (i, v) in shared.cfg.volumes.iter().enumerate() {
-            let state = match shared.state(i) {
-                VolState::Waiting => VolumeState::Waiting,
-                VolState::HandingOff | VolState::Done => VolumeState::Unlocked,
-            };
-            // Names were checked in Protocol::new; the config holds at most MAX_VOLUMES.
-            if let Ok(name) = Name::new(&v.name) {
-                let _ = volumes.push(VolumeInfo { name, state });
-            }
-        }
-        let mut ephemeral = [0u8; 32];
-        keys::fill_random(&mut ephemeral)?;
+    /// A fresh challenge (new X25519 key) for the volume table `volumes`.
+    fn new_agent(&self, volumes: Volumes) -> std::io::Result<Agent> {
+        // Zeroizing: the copy moved into the config is wiped by the config's own Drop, this one
+        // here; no copy of the secret outlives the call.
+        let mut ephemeral = Zeroizing::new([0u8; 32]);
+        keys::fill_random(&mut ephemeral[..])?;
         Ok(Agent::new(AgentConfig {
             host_key: *self.host_key,
             host_id: self.host_id.clone(),
             boot_id: self.boot_id,
-            ephemeral_secret: ephemeral,
+            ephemeral_secret: *ephemeral,
             admins: self.admins.clone(),
             volumes,
         }))
     }
+}
+
+type Volumes = heapless::Vec<VolumeInfo, MAX_VOLUMES>;
+
+/// The volume table as it is now, as a challenge lists it.
+fn volume_table(shared: &Shared) -> Volumes {
+    let mut volumes = Volumes::new();
+    for (i, v) in shared.cfg.volumes.iter().enumerate() {
+        let state = match shared.state(i) {
+            VolState::Waiting => VolumeState::Waiting,
+            VolState::HandingOff | VolState::Done => VolumeState::Unlocked,
+        };
+        // Names were checked in Protocol::new; the config holds at most MAX_VOLUMES.
+        if let Ok(name) = Name::new(&v.name) {
+            let _ = volumes.push(VolumeInfo { name, state });
+        }
+    }
+    volumes
 }
 
 /// What the agent machine asked for, detached from its borrow of the input.
@@ -132,7 +141,7 @@ pub struct Session {
 impl Session {
     pub fn new(shared: &Rc<Shared>, peer: Peer, label: String) -> std::io::Result<Session> {
         Ok(Session {
-            agent: shared.protocol.new_agent(shared)?,
+            agent: shared.protocol.new_agent(volume_table(shared))?,
             shared: Rc::clone(shared),
             peer,
             label,
@@ -177,7 +186,7 @@ impl Session {
             }
             Step::Challenge => {
                 // A new challenge reflects volumes opened since the last one.
-                match self.shared.protocol.new_agent(&self.shared) {
+                match self.shared.protocol.new_agent(volume_table(&self.shared)) {
                     Ok(a) => self.agent = a,
                     Err(e) => log!("{}: cannot make a new challenge: {e}", self.label),
                 }
