@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Async;
-use tessera_core::frame::Decoder;
 use zeroize::Zeroizing;
 
 use crate::backend::Outcome;
@@ -24,10 +23,10 @@ use crate::tty::Tty;
 
 /// How often the prompt checks for volumes opened elsewhere.
 const TICK: Duration = Duration::from_millis(500);
-/// A frame start (`00 FE`) followed by this long a silence without the frame's end was noise: the
-/// decoder is reset so that the keys typed next reach the prompt (a real frame at 9600 baud takes
-/// well under a second).
-const FRAME_STALL: Duration = Duration::from_secs(3);
+/// A frame start (`00 FE`) followed by this long a silence without the frame's end was noise (or a
+/// tool killed mid-frame): the decoder is reset so that the keys typed next reach the prompt. A
+/// sender writes a frame in one go, so a real frame never pauses this long (core: `in_frame`).
+const FRAME_STALL: Duration = Duration::from_secs(1);
 
 pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
     let file = tty.try_clone()?;
@@ -40,12 +39,17 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
     };
     let mut session = Session::new(&shared, Peer::Serial, "serial".into())?;
     let mut buf = [0u8; 256];
-    // Mirrors the session's frame decoder, only to know whether a frame is half-way in.
-    let mut shadow = Decoder::new();
     let mut last_byte = Instant::now();
     con.prompt().await?;
     loop {
-        let timeout = TICK;
+        // While a frame is half-way in, wake up when the line has been quiet for FRAME_STALL.
+        let timeout = if session.in_frame() {
+            FRAME_STALL
+                .saturating_sub(last_byte.elapsed())
+                .clamp(Duration::from_millis(10), TICK)
+        } else {
+            TICK
+        };
         let changed = shared.changed.listen();
         let read = smol::future::or(async { Some((&con.io).read(&mut buf).await) }, async {
             smol::future::or(changed, async {
@@ -57,13 +61,12 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
         .await;
         let n = match read {
             None => {
-                if shadow.in_frame() && last_byte.elapsed() >= FRAME_STALL {
+                if session.in_frame() && last_byte.elapsed() >= FRAME_STALL {
                     log!(
-                        "serial: a frame start without an end, dropped after {}s",
+                        "serial: a frame start without an end, dropped after {}s of silence",
                         FRAME_STALL.as_secs()
                     );
-                    shadow.reset();
-                    session = Session::new(&shared, Peer::Serial, "serial".into())?;
+                    session.reset_input();
                 }
                 con.prompt().await?;
                 continue;
@@ -85,11 +88,6 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
             }
         };
         last_byte = Instant::now();
-        let mut rest = &buf[..n];
-        while !rest.is_empty() {
-            let (used, _) = shadow.decode(rest);
-            rest = rest.get(used.max(1)..).unwrap_or(&[]);
-        }
         let mut input = &buf[..n];
         loop {
             let (used, reply) = session.step(input).await;

@@ -173,6 +173,17 @@ impl Session {
         })
     }
 
+    /// Whether a frame has started and not ended (see [`Agent::in_frame`]).
+    pub fn in_frame(&self) -> bool {
+        self.agent.in_frame()
+    }
+
+    /// Drops a partial frame (a stray `00 FE` on a quiet serial line).
+    pub fn reset_input(&mut self) {
+        self.agent.reset_input();
+        self.mirror.reset();
+    }
+
     /// The caller has sent the last result: the agent may now exit if every volume is open.
     pub fn result_sent(&mut self) {
         self.owes_result = None;
