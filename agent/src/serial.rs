@@ -5,12 +5,15 @@
 //! Whichever path delivers a volume's secret first wins, and the console is told `NAME unlocked`.
 //! Nothing typed is echoed. Garbage on the line can neither wedge the decoder (it resynchronises on
 //! every `00`) nor grow memory (fixed buffers), and a frame that never ends is dropped after a pause.
+//! A token lockout (ratelimit.rs) only ever stops frames: keys typed at the console are never
+//! delayed by it.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Async;
+use tessera_core::frame::{Decoded, Decoder};
 use zeroize::Zeroizing;
 
 use crate::backend::Outcome;
@@ -40,10 +43,13 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
     let mut session = Session::new(&shared, Peer::Serial, "serial".into())?;
     let mut buf = [0u8; 256];
     let mut last_byte = Instant::now();
+    // Takes the frames out of the line while the rate limiter locks the serial peer out.
+    let mut gate = Decoder::new();
+    let mut gated = false;
     con.prompt().await?;
     loop {
         // While a frame is half-way in, wake up when the line has been quiet for FRAME_STALL.
-        let timeout = if session.in_frame() {
+        let timeout = if session.in_frame() || gate.in_frame() {
             FRAME_STALL
                 .saturating_sub(last_byte.elapsed())
                 .clamp(Duration::from_millis(10), TICK)
@@ -61,12 +67,13 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
         .await;
         let n = match read {
             None => {
-                if session.in_frame() && last_byte.elapsed() >= FRAME_STALL {
+                if (session.in_frame() || gate.in_frame()) && last_byte.elapsed() >= FRAME_STALL {
                     log!(
                         "serial: a frame start without an end, dropped after {}s of silence",
                         FRAME_STALL.as_secs()
                     );
                     session.reset_input();
+                    gate.reset();
                 }
                 con.prompt().await?;
                 continue;
@@ -89,7 +96,38 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
         };
         last_byte = Instant::now();
         let mut input = &buf[..n];
-        loop {
+        while !input.is_empty() {
+            let locked = shared
+                .limiter
+                .borrow_mut()
+                .locked_for(Peer::Serial, Instant::now());
+            if locked.is_some() || gate.in_frame() {
+                // Locked out after bad tokens: frames are dropped unread (no token verified, no
+                // hello answered) while typed keys still reach the prompt at once.
+                let (used, what) = gate.decode(input);
+                let mut text = Zeroizing::new(Vec::new());
+                match what {
+                    Decoded::Text(t) => text.extend_from_slice(t),
+                    Decoded::Frame(_) => log!(
+                        "serial: frame ignored, rate limited after bad tokens ({}s left)",
+                        locked.map_or(0, |d| d.as_secs() + 1)
+                    ),
+                    Decoded::NeedMore | Decoded::Error(_) => {}
+                }
+                input = input.get(used..).unwrap_or(&[]);
+                for &b in text.iter() {
+                    con.key(b).await?;
+                }
+                gated = true;
+                if used == 0 {
+                    break;
+                }
+                continue;
+            }
+            if std::mem::take(&mut gated) {
+                // The session's decoder did not see the gated bytes: start it afresh.
+                session.reset_input();
+            }
             let (used, reply) = session.step(input).await;
             input = input.get(used..).unwrap_or(&[]);
             match reply {
@@ -99,23 +137,12 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
                         con.key(b).await?;
                     }
                 }
-                Reply::Frame(frame, is_result) => {
-                    if is_result {
-                        // A refused token on the serial line waits out its lockout here: typed
-                        // keys queue in the tty meanwhile, nothing is lost.
-                        let locked = shared
-                            .limiter
-                            .borrow_mut()
-                            .locked_for(Peer::Serial, Instant::now());
-                        if let Some(d) = locked {
-                            smol::Timer::after(d).await;
-                        }
-                    }
+                Reply::Frame(frame, _) => {
                     con.write(&frame).await?;
                     session.result_sent();
                 }
             }
-            if used == 0 || input.is_empty() {
+            if used == 0 {
                 break;
             }
         }

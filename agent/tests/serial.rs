@@ -492,3 +492,48 @@ fn a_token_for_the_challenge_before_a_volume_opened_is_taken_not_refused() {
     assert_eq!(agent.count_log("token refused"), 0, "{}", agent.log_text());
     assert!(agent.wait_exit(SECS).unwrap().success());
 }
+
+#[test]
+fn a_token_lockout_never_holds_up_keys_typed_at_the_console() {
+    let p = pty();
+    let host = serial_host(&p);
+    let mut agent = host.start();
+    let mut line = Line::new(p);
+    assert!(line.wait_text("Please unlock disk vol_a: ", SECS));
+    let challenge = line.challenge();
+    // An admin key the agent does not know: each token counts against the serial line.
+    let stranger = token_for(&challenge, &[9u8; 32], &[("vol_b", "guess")]);
+    for i in 1..=3 {
+        line.p.master.write_all(&stranger).unwrap();
+        let r = line
+            .result(SECS)
+            .unwrap_or_else(|| panic!("no result for token {i}"));
+        assert_eq!(
+            refusal(&r),
+            Some(tessera_core::Refusal::UnknownAdmin),
+            "{r:?}"
+        );
+    }
+    // The serial line is now locked out for 5 s. Another token, and a person typing right after
+    // it: the token is not looked at, the typed passphrase is tried at once.
+    line.p.master.write_all(&stranger).unwrap();
+    line.p
+        .master
+        .write_all(format!("{PASS_A}\r").as_bytes())
+        .unwrap();
+    assert!(
+        line.wait_text("vol_a unlocked", Duration::from_secs(4)),
+        "typed keys waited for the token lockout: {}\n{}",
+        String::from_utf8_lossy(&line.text),
+        agent.log_text()
+    );
+    // The token rate limit still holds: the fourth token got no answer and was not verified.
+    assert!(line.result(Duration::from_millis(500)).is_none());
+    assert_eq!(agent.count_log("token refused"), 3, "{}", agent.log_text());
+    assert_eq!(agent.count_log("frame ignored, rate limited"), 1);
+    line.p
+        .master
+        .write_all(format!("{PASS_B}\r").as_bytes())
+        .unwrap();
+    assert!(agent.wait_exit(SECS).unwrap().success());
+}
