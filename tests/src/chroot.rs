@@ -67,9 +67,9 @@ impl Flavor {
         let extra = match self {
             Flavor::InitramfsTools => "cryptsetup-initramfs,busybox,kmod,udev",
             Flavor::Dropbear => "cryptsetup-initramfs,dropbear-initramfs,busybox,kmod,udev",
-            Flavor::Dracut => {
-                "dracut,dracut-core,cryptsetup,systemd,systemd-sysv,busybox,kmod,udev"
-            }
+            // debootstrap would take initramfs-tools for the kernel's initramfs dependency and then
+            // refuse dracut: the kernel and dracut are installed by apt after the second stage.
+            Flavor::Dracut => return "cryptsetup,systemd,systemd-sysv,busybox,kmod,udev".into(),
         };
         format!("{kernel},{extra}")
     }
@@ -160,6 +160,28 @@ fn build(arch: Arch, flavor: Flavor) -> Result<Chroot> {
             .args(["/debootstrap/debootstrap", "--second-stage"])
             .env("INITRD", "No")
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"))?;
+        if flavor == Flavor::Dracut {
+            let apt = |args: &[&str]| {
+                run(Command::new("chroot")
+                    .arg(&tmp)
+                    .args(args)
+                    .env("INITRD", "No")
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"))
+            };
+            apt(&["apt-get", "update", "-qq"])?;
+            let kernel = format!("linux-image-{}", arch.debian());
+            apt(&[
+                "apt-get",
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                "dracut",
+                "dracut-core",
+                &kernel,
+            ])?;
+        }
         let archives = tmp.join("var/cache/apt/archives");
         for e in std::fs::read_dir(&archives)
             .map_err(Error::io("reading apt archives"))?
