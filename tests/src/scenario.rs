@@ -109,3 +109,42 @@ pub fn agent_conf(
     }
     s
 }
+
+/// The tessera files for an image: the agent for the scenario's architecture, its config, the host
+/// key made by `tessera-agent --gen-host-key`, the admin's key as authorized_keys, and the NIC module.
+pub fn tessera_files(
+    arch: Arch,
+    keys: &crate::tools::Keys,
+    agent_conf: String,
+) -> Result<initrd::TesseraFiles> {
+    Ok(initrd::TesseraFiles {
+        agent: Some(crate::tools::agent(arch)?),
+        agent_conf,
+        files: vec![
+            ("host_key".into(), keys.host_key.clone()),
+            (
+                "authorized_keys".into(),
+                keys.identity_pub.clone().into_bytes(),
+            ),
+            (
+                "initramfs.conf".into(),
+                b"NIC_MODULES=\"virtio_net virtio_pci\"\n".to_vec(),
+            ),
+        ],
+    })
+}
+
+/// One admin identity and one host key for every scenario of a run (`target/e2e/keys/`), so that
+/// scenarios with the same config share one cached initrd.
+pub fn shared_keys() -> Result<crate::tools::Keys> {
+    static KEYS: std::sync::Mutex<Option<crate::tools::Keys>> = std::sync::Mutex::new(None);
+    let mut k = KEYS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(keys) = k.as_ref() {
+        return Ok(keys.clone());
+    }
+    let dir = crate::tools::workspace().join("target/e2e/keys");
+    std::fs::create_dir_all(&dir).map_err(Error::io("creating target/e2e/keys"))?;
+    let keys = crate::tools::keys(&dir)?;
+    *k = Some(keys.clone());
+    Ok(keys)
+}

@@ -96,3 +96,91 @@ pub fn tool(home: &Path) -> Result<Command> {
         .env_remove("SSH_AUTH_SOCK");
     Ok(c)
 }
+
+/// Where `tessera unlock` talks to the agent.
+pub enum Target {
+    /// The guest's port 7743, forwarded to this loopback port.
+    Tcp(u16),
+    /// A serial line (the pty bridged to the guest's console).
+    Serial(PathBuf),
+}
+
+/// What `tessera unlock` did.
+#[derive(Debug)]
+pub struct ToolRun {
+    pub success: bool,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `tessera unlock` with the scenario's identity and pinned host key, `secrets` on stdin
+/// (`--secret-stdin`: one line per waiting volume), and kills it after `timeout`.
+pub fn unlock(
+    keys: &Keys,
+    target: &Target,
+    secrets: &str,
+    extra: &[&str],
+    timeout: std::time::Duration,
+) -> Result<ToolRun> {
+    use std::io::{Read, Write};
+    let mut c = tool(&keys.home)?;
+    c.arg("unlock");
+    match target {
+        Target::Tcp(port) => {
+            c.arg(format!("127.0.0.1:{port}"));
+        }
+        Target::Serial(dev) => {
+            c.arg("--serial").arg(dev).args(["--baud", "115200"]);
+        }
+    }
+    c.arg("--identity")
+        .arg(&keys.identity)
+        .arg("--host-key")
+        .arg(&keys.host_key_pub);
+    c.arg("--secret-stdin").args(extra);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let shown = format!("{c:?}");
+    let mut child = c.spawn().map_err(Error::io(format!("starting {shown}")))?;
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(secrets.as_bytes());
+    drop(stdin);
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let timeout = crate::qemu::scaled(timeout);
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        if let Some(st) = child.try_wait().map_err(Error::io("waiting for tessera"))? {
+            break st;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = t_err.join().unwrap_or_default();
+            return Err(Error::Timeout {
+                what: shown,
+                secs: timeout.as_secs(),
+                transcript_tail: stderr,
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    Ok(ToolRun {
+        success: status.success(),
+        code: status.code(),
+        stdout: t_out.join().unwrap_or_default(),
+        stderr: t_err.join().unwrap_or_default(),
+    })
+}
