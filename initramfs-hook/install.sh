@@ -15,10 +15,13 @@ scripts/local-bottom/tessera:$it/scripts/local-bottom/tessera:755
 conf-hooks.d/tessera:$it/conf-hooks.d/tessera:644
 lib/keyscript:$root/usr/lib/tessera/keyscript:755"
 if [ -d "$root/usr/lib/dracut/modules.d" ] || [ -n "$remove" ]; then
-    files="$files
-dracut/95tessera/module-setup.sh:$root/usr/lib/dracut/modules.d/95tessera/module-setup.sh:755
-dracut/95tessera/tessera-agent.service:$root/usr/lib/dracut/modules.d/95tessera/tessera-agent.service:644
-dracut/95tessera/tessera-network.sh:$root/usr/lib/dracut/modules.d/95tessera/tessera-network.sh:755"
+    for f in "$here"/dracut/95tessera/*; do
+        b=$(basename "$f")
+        mode=644
+        case "$b" in *.sh) mode=755 ;; esac
+        files="$files
+dracut/95tessera/$b:$root/usr/lib/dracut/modules.d/95tessera/$b:$mode"
+    done
 fi
 echo "$files" | while IFS=: read -r src dest mode; do
     if [ -n "$remove" ]; then

@@ -112,6 +112,12 @@ pub fn root_image(chroot: &Chroot, work: &Path, passphrase: &str) -> Result<Luks
         std::fs::copy(&real, &dest).map_err(Error::io(format!("copying {}", real.display())))?;
     }
     std::fs::write(src.join("MARKER"), "e2e-marker-file\n").map_err(Error::io("writing MARKER"))?;
+    // systemd (dracut) refuses to switch into a root without os-release.
+    std::fs::write(
+        src.join("etc/os-release"),
+        "ID=tessera-e2e\nNAME=\"tessera e2e root\"\n",
+    )
+    .map_err(Error::io("writing os-release"))?;
     let init = src.join("sbin/init");
     std::fs::write(&init, INIT).map_err(Error::io("writing init"))?;
     run(Command::new("chmod").arg("755").arg(&init))?;

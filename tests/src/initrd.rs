@@ -139,14 +139,24 @@ pub fn build(chroot: &Chroot, spec: &InitrdSpec) -> Result<PathBuf> {
             chroot.run(&["mkinitramfs", "-o", inside, &chroot.kernel_version])?;
         }
         Flavor::Dracut => {
-            chroot.run(&[
+            // A generic image with only the drivers a qemu machine needs (MODULES=list's twin);
+            // crypttab is not read in no-hostonly mode: the volumes come from rd.luks.name= on
+            // the kernel command line.
+            let mut args = vec![
                 "dracut",
                 "--force",
                 "--no-hostonly",
-                "--kver",
-                &chroot.kernel_version,
-                inside,
-            ])?;
+                "--no-hostonly-cmdline",
+                "--drivers",
+                "virtio_pci virtio_blk virtio_net ext4 dm_crypt",
+                "--omit",
+                "plymouth lvm mdraid dmraid multipath btrfs nvdimm fips",
+            ];
+            if spec.tessera.is_some() {
+                args.extend(["--add", "tessera"]);
+            }
+            args.extend(["--kver", &chroot.kernel_version, inside]);
+            chroot.run(&args)?;
         }
     }
     eprintln!(

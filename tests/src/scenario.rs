@@ -68,6 +68,12 @@ impl Scenario {
         extra: &str,
     ) -> Result<Machine> {
         let mut append = String::from("net.ifnames=0 ");
+        if self.chroot.flavor == Flavor::Dracut {
+            // dracut reads no crypttab in a generic image: systemd's generator takes the names here.
+            for (d, n) in disks.iter().zip(["cryptroot", "cryptdata"]) {
+                append.push_str(&format!("rd.luks.name={}={n} ", d.uuid));
+            }
+        }
         if matches!(nic, Nic::User) {
             append.push_str(crate::qemu::STATIC_IP);
             append.push(' ');
