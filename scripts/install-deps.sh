@@ -10,7 +10,7 @@ log() { printf '\033[1m[deps]\033[0m %s\n' "$*"; }
 APT_PACKAGES=(
     cryptsetup-bin qemu-system-x86 qemu-system-arm qemu-user-static binfmt-support debootstrap
     busybox-static nut-server nut-client u-boot-tools u-boot-qemu zstd cpio xz-utils lz4 gzip
-    socat e2fsprogs fakeroot dpkg-dev openssh-client openssh-server ipxe-qemu procps python3
+    socat e2fsprogs fakeroot dpkg-dev openssh-client openssh-server ipxe-qemu procps python3 bzip2
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -1,0 +1,456 @@
+//! The agent's side of the protocol as a sans-IO state machine (in the shape of rustls'
+//! `process_tls_records`): the caller hands in bytes, the agent says how many it used and what
+//! the caller must do next.
+//!
+//! One [`Agent`] is one challenge: one boot id, one ephemeral X25519 key, one snapshot of the
+//! volume table. The caller may make one per connection (fresh ephemeral key, same boot id) or
+//! keep one for the whole boot. On a verified token the agent opens every secret and lends them
+//! to the caller ([`Agent::secrets`]), takes each volume's outcome ([`Agent::set_outcome`]) and
+//! signs the result ([`Agent::write_result`]), which also wipes the secrets. A refused token
+//! yields no secret, only a signed result with the reason.
+//!
+//! This module owns no socket, clock or RNG, and must never panic or allocate: every input is
+//! attacker-controlled.
+
+use core::fmt;
+
+use ed25519_dalek::SigningKey;
+use heapless::Vec;
+use zeroize::Zeroize;
+
+use crate::frame::{Decoder, Step};
+use crate::limits::{HASH_LEN, MAX_ADMINS, MAX_PAYLOAD, MAX_VOLUMES, PROTOCOL_VERSION};
+use crate::message::{
+    split_signed, BootId, Challenge, ChallengeBody, Key, Message, Outcome, Refusal, ResultBody,
+    Signature, Unlock, UnlockResult, Verdict, VolumeInfo, VolumeOutcome, VolumeState,
+};
+use crate::name::Name;
+use crate::seal::{self, Opener};
+use crate::secret::Secret;
+use crate::transcript::{self, CHALLENGE_CONTEXT, RESULT_CONTEXT};
+use crate::{frame::FrameError, sshsig};
+
+/// What an agent is made from. The caller supplies all randomness (the core has no RNG).
+#[derive(Clone)]
+pub struct AgentConfig {
+    /// The host's ed25519 seed (32 bytes, from the host key file).
+    pub host_key: Key,
+    /// The host id from the config.
+    pub host_id: Name,
+    /// 16 random bytes drawn once at agent start.
+    pub boot_id: BootId,
+    /// 32 fresh random bytes: the X25519 secret of this challenge. Never reuse across boots.
+    pub ephemeral_secret: Key,
+    /// ed25519 public keys of the admins whose tokens are accepted.
+    pub admins: Vec<Key, MAX_ADMINS>,
+    /// The volumes, in config order, with their current state.
+    pub volumes: Vec<VolumeInfo, MAX_VOLUMES>,
+}
+
+impl Drop for AgentConfig {
+    fn drop(&mut self) {
+        self.host_key.zeroize();
+        self.ephemeral_secret.zeroize();
+    }
+}
+
+/// What [`Agent::process`] found; each variant says what the caller must do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AgentEvent<'a> {
+    /// All input was used; read more bytes and call `process` again.
+    NeedMore,
+    /// Console text (e.g. a person typing a passphrase): use or show it.
+    Text(&'a [u8]),
+    /// A damaged frame was dropped; log it if you like and carry on.
+    BadFrame(FrameError),
+    /// The tool asked for the challenge: send [`Agent::write_challenge`]'s frame.
+    ChallengeRequested,
+    /// A token was verified and its secrets opened: try each of [`Agent::secrets`], report with
+    /// [`Agent::set_outcome`], then send [`Agent::write_result`]'s frame.
+    Unlock {
+        /// The admin key that signed the token (for the log).
+        admin: Key,
+    },
+    /// A token was refused whole: send [`Agent::write_result`]'s frame. Nothing was opened.
+    /// [`Refusal::is_suspicious`] tells whether to slow down.
+    Refused(Refusal),
+    /// A result is still pending: call [`Agent::write_result`] before processing more input.
+    ResultPending,
+}
+
+/// A misuse of the agent's API (never caused by bytes from the wire).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentError {
+    /// No token is pending: there is no result to write or outcome to set.
+    NothingPending,
+    /// The index does not name a secret of the pending token.
+    NoSuchSecret,
+    /// The output buffer is too small for a frame (give [`crate::limits::MAX_FRAME`] bytes).
+    BufferTooSmall,
+}
+
+impl fmt::Display for AgentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AgentError::NothingPending => "no token pending",
+            AgentError::NoSuchSecret => "no such secret in the pending token",
+            AgentError::BufferTooSmall => "output buffer too small: give limits::MAX_FRAME bytes",
+        })
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for AgentError {}
+
+/// One secret the caller should try, lent by [`Agent::secrets`].
+#[derive(Debug)]
+pub struct PendingSecret<'a> {
+    /// Index to pass to [`Agent::set_outcome`].
+    pub index: usize,
+    /// The volume it is for.
+    pub name: &'a Name,
+    /// The secret (wiped by [`Agent::write_result`]).
+    pub secret: &'a Secret,
+}
+
+enum Slot {
+    Open {
+        secret: Secret,
+        outcome: Option<Outcome>,
+    },
+    NotWaiting,
+}
+
+struct TokenVolume {
+    name: Name,
+    slot: Slot,
+}
+
+enum Pending {
+    None,
+    Refused {
+        token_hash: [u8; HASH_LEN],
+        reason: Refusal,
+    },
+    Accepted {
+        token_hash: [u8; HASH_LEN],
+        volumes: Vec<TokenVolume, MAX_VOLUMES>,
+    },
+}
+
+/// The agent's state machine. See the module documentation.
+pub struct Agent {
+    signing: SigningKey,
+    ephemeral: Key,
+    admins: Vec<Key, MAX_ADMINS>,
+    challenge: Challenge,
+    challenge_hash: [u8; HASH_LEN],
+    decoder: Decoder,
+    pending: Pending,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.ephemeral.zeroize();
+    }
+}
+
+impl fmt::Debug for Agent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Agent")
+            .field("host_id", &self.challenge.body.host_id)
+            .field("volumes", &self.challenge.body.volumes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Agent {
+    /// Makes the agent and signs its challenge.
+    pub fn new(config: AgentConfig) -> Agent {
+        let signing = SigningKey::from_bytes(&config.host_key);
+        let body = ChallengeBody {
+            version: PROTOCOL_VERSION,
+            host_id: config.host_id.clone(),
+            host_key: signing.verifying_key().to_bytes(),
+            boot_id: config.boot_id,
+            ephemeral_key: seal::public_key(&config.ephemeral_secret),
+            volumes: config.volumes.clone(),
+        };
+        let mut buf = [0u8; MAX_PAYLOAD];
+        // A body of bounded names and at most MAX_VOLUMES entries always fits MAX_PAYLOAD.
+        let n = postcard::to_slice(&body, &mut buf)
+            .map(|s| s.len())
+            .unwrap_or(0);
+        let sig =
+            transcript::host_sign(&signing, &[CHALLENGE_CONTEXT, buf.get(..n).unwrap_or(&[])])
+                .unwrap_or([0; 64]);
+        let challenge = Challenge {
+            body,
+            signature: Signature(sig),
+        };
+        let n = Message::Challenge(challenge.clone())
+            .encode(&mut buf)
+            .unwrap_or(0);
+        let challenge_hash = transcript::sha256(buf.get(..n).unwrap_or(&[]));
+        Agent {
+            signing,
+            ephemeral: config.ephemeral_secret,
+            admins: config.admins.clone(),
+            challenge,
+            challenge_hash,
+            decoder: Decoder::new(),
+            pending: Pending::None,
+        }
+    }
+
+    /// The signed challenge this agent answers to.
+    pub fn challenge(&self) -> &Challenge {
+        &self.challenge
+    }
+
+    /// SHA-256 of the challenge's payload: what tokens are bound to.
+    pub fn challenge_hash(&self) -> &[u8; HASH_LEN] {
+        &self.challenge_hash
+    }
+
+    /// The host's ed25519 public key.
+    pub fn host_public_key(&self) -> Key {
+        self.signing.verifying_key().to_bytes()
+    }
+
+    /// Writes the challenge frame into `out` (send it on connect and on every hello).
+    pub fn write_challenge(&self, out: &mut [u8]) -> Result<usize, AgentError> {
+        Message::Challenge(self.challenge.clone())
+            .encode_frame(out)
+            .map_err(|_| AgentError::BufferTooSmall)
+    }
+
+    /// Drops a partial frame (call when the connection behind the bytes changes or times out).
+    pub fn reset_input(&mut self) {
+        self.decoder.reset();
+    }
+
+    /// Takes bytes from the connection; returns how many were used and what to do next.
+    ///
+    /// Call again with the unused rest until [`AgentEvent::NeedMore`]. Only `NeedMore` and
+    /// `ResultPending` may use 0 bytes.
+    pub fn process<'a>(&'a mut self, incoming: &'a [u8]) -> (usize, AgentEvent<'a>) {
+        if !matches!(self.pending, Pending::None) {
+            return (0, AgentEvent::ResultPending);
+        }
+        let mut payload = [0u8; MAX_PAYLOAD];
+        let mut pos = 0usize;
+        loop {
+            let rest = incoming.get(pos..).unwrap_or(&[]);
+            let (used, step) = self.decoder.step(rest);
+            pos = pos.saturating_add(used);
+            let n = match step {
+                Step::NeedMore => return (pos, AgentEvent::NeedMore),
+                Step::Text { start, end } => {
+                    let text = rest.get(start..end).unwrap_or(&[]);
+                    return (pos, AgentEvent::Text(text));
+                }
+                Step::Error(e) => return (pos, AgentEvent::BadFrame(e)),
+                Step::Frame(len) => {
+                    let f = self.decoder.payload(len);
+                    match payload.get_mut(..f.len()) {
+                        Some(dst) => {
+                            dst.copy_from_slice(f);
+                            f.len()
+                        }
+                        None => return (pos, AgentEvent::BadFrame(FrameError::TooLong)),
+                    }
+                }
+            };
+            let frame = payload.get(..n).unwrap_or(&[]);
+            match self.handle_frame(frame) {
+                Some(ev) => {
+                    payload.zeroize();
+                    return (pos, ev);
+                }
+                // Our own frames echoed back by a tty: skip them silently.
+                None => continue,
+            }
+        }
+    }
+
+    fn handle_frame(&mut self, payload: &[u8]) -> Option<AgentEvent<'static>> {
+        let token_hash = transcript::sha256(payload);
+        let unlock = match Message::decode(payload) {
+            Ok(Message::Hello(_)) => return Some(AgentEvent::ChallengeRequested),
+            Ok(Message::Challenge(_)) | Ok(Message::Result(_)) => return None,
+            Ok(Message::Unlock(u)) => u,
+            Err(_) => return Some(self.refuse(token_hash, Refusal::Malformed)),
+        };
+        match self.verify(payload, &unlock) {
+            Ok(volumes) => {
+                let admin = unlock.body.admin_key;
+                self.pending = Pending::Accepted {
+                    token_hash,
+                    volumes,
+                };
+                Some(AgentEvent::Unlock { admin })
+            }
+            Err(reason) => Some(self.refuse(token_hash, reason)),
+        }
+    }
+
+    fn refuse(&mut self, token_hash: [u8; HASH_LEN], reason: Refusal) -> AgentEvent<'static> {
+        self.pending = Pending::Refused { token_hash, reason };
+        AgentEvent::Refused(reason)
+    }
+
+    /// Checks a token in the order that gives the clearest reason; opens its secrets last.
+    fn verify(
+        &self,
+        payload: &[u8],
+        unlock: &Unlock,
+    ) -> Result<Vec<TokenVolume, MAX_VOLUMES>, Refusal> {
+        let body = &unlock.body;
+        let ours = &self.challenge.body;
+        for (i, v) in body.volumes.iter().enumerate() {
+            if body
+                .volumes
+                .iter()
+                .skip(i.saturating_add(1))
+                .any(|w| w.name == v.name)
+            {
+                return Err(Refusal::Malformed);
+            }
+        }
+        if body.host_id != ours.host_id {
+            return Err(Refusal::WrongHost);
+        }
+        if body.boot_id != ours.boot_id {
+            return Err(Refusal::StaleBoot);
+        }
+        if !self.admins.contains(&body.admin_key) {
+            return Err(Refusal::UnknownAdmin);
+        }
+        let (body_bytes, signature) = split_signed(payload).ok_or(Refusal::Malformed)?;
+        let mut msg = [0u8; transcript::MAX_UNLOCK_MESSAGE];
+        let n = transcript::unlock_message(&self.challenge_hash, body_bytes, &mut msg)
+            .ok_or(Refusal::Malformed)?;
+        if !sshsig::verify(&body.admin_key, msg.get(..n).unwrap_or(&[]), signature) {
+            return Err(Refusal::BadSignature);
+        }
+        let info = seal::info(&ours.host_id, &ours.boot_id, &self.challenge_hash);
+        let mut opener =
+            Opener::new(&self.ephemeral, &body.enc, &info).map_err(|_| Refusal::Undecryptable)?;
+        let mut out: Vec<TokenVolume, MAX_VOLUMES> = Vec::new();
+        for v in &body.volumes {
+            // Every secret is opened, in order, even for volumes that do not wait: the HPKE
+            // sequence number advances with each one.
+            let secret = opener
+                .open(&v.ciphertext, &seal::aad(&v.name))
+                .map_err(|_| Refusal::Undecryptable)?;
+            let waiting = ours
+                .volumes
+                .iter()
+                .any(|w| w.name == v.name && w.state == VolumeState::Waiting);
+            let slot = if waiting {
+                Slot::Open {
+                    secret,
+                    outcome: None,
+                }
+            } else {
+                Slot::NotWaiting
+            };
+            out.push(TokenVolume {
+                name: v.name.clone(),
+                slot,
+            })
+            .map_err(|_| Refusal::Malformed)?;
+        }
+        Ok(out)
+    }
+
+    /// The secrets of the verified token, for the caller to try (empty unless
+    /// [`AgentEvent::Unlock`] was returned and the result is not yet written).
+    pub fn secrets(&self) -> impl Iterator<Item = PendingSecret<'_>> {
+        let volumes: &[TokenVolume] = match &self.pending {
+            Pending::Accepted { volumes, .. } => volumes,
+            _ => &[],
+        };
+        volumes
+            .iter()
+            .enumerate()
+            .filter_map(|(index, v)| match &v.slot {
+                Slot::Open { secret, .. } => Some(PendingSecret {
+                    index,
+                    name: &v.name,
+                    secret,
+                }),
+                Slot::NotWaiting => None,
+            })
+    }
+
+    /// Records what happened with secret `index`. Secrets left without an outcome are reported
+    /// as [`Outcome::Error`].
+    pub fn set_outcome(&mut self, index: usize, outcome: Outcome) -> Result<(), AgentError> {
+        let Pending::Accepted { volumes, .. } = &mut self.pending else {
+            return Err(AgentError::NothingPending);
+        };
+        match volumes.get_mut(index).map(|v| &mut v.slot) {
+            Some(Slot::Open { outcome: o, .. }) => {
+                *o = Some(outcome);
+                Ok(())
+            }
+            _ => Err(AgentError::NoSuchSecret),
+        }
+    }
+
+    /// Whether a token's result waits to be written.
+    pub fn result_pending(&self) -> bool {
+        !matches!(self.pending, Pending::None)
+    }
+
+    /// Signs the pending result into a frame in `out`, wipes the token's secrets and returns to
+    /// listening. Returns the frame length.
+    pub fn write_result(&mut self, out: &mut [u8]) -> Result<usize, AgentError> {
+        let (token_hash, verdict) = match &self.pending {
+            Pending::None => return Err(AgentError::NothingPending),
+            Pending::Refused { token_hash, reason } => (*token_hash, Verdict::Refused(*reason)),
+            Pending::Accepted {
+                token_hash,
+                volumes,
+            } => {
+                let mut lines = Vec::new();
+                for v in volumes {
+                    let outcome = match &v.slot {
+                        Slot::Open { outcome, .. } => outcome.unwrap_or(Outcome::Error),
+                        Slot::NotWaiting => Outcome::NotWaiting,
+                    };
+                    // Same capacity as `volumes`: cannot overflow.
+                    let _ = lines.push(VolumeOutcome {
+                        name: v.name.clone(),
+                        outcome,
+                    });
+                }
+                (*token_hash, Verdict::Outcomes(lines))
+            }
+        };
+        let body = ResultBody {
+            boot_id: self.challenge.body.boot_id,
+            verdict,
+        };
+        let mut buf = [0u8; MAX_PAYLOAD];
+        let n = postcard::to_slice(&body, &mut buf)
+            .map(|s| s.len())
+            .unwrap_or(0);
+        let sig = transcript::host_sign(
+            &self.signing,
+            &[RESULT_CONTEXT, &token_hash, buf.get(..n).unwrap_or(&[])],
+        )
+        .unwrap_or([0; 64]);
+        let frame = Message::Result(UnlockResult {
+            body,
+            signature: Signature(sig),
+        })
+        .encode_frame(out)
+        .map_err(|_| AgentError::BufferTooSmall)?;
+        // Dropping the slots zeroizes every Secret.
+        self.pending = Pending::None;
+        Ok(frame)
+    }
+}

@@ -1,0 +1,221 @@
+//! A tiny `authorized_keys` / `.pub` line parser and writer for ssh-ed25519 keys, without
+//! allocation.
+//!
+//! The agent reads the admins' keys from an OpenSSH `authorized_keys` file in the initramfs, and
+//! the host tool pins host keys in `known_hosts`-like lines; both need `ssh-ed25519 BASE64 comment`
+//! → 32-byte key and back. Options before the key type (`from="..." ssh-ed25519 ...`) are skipped,
+//! other key types are reported so the caller can say which lines it ignored. Bytes come from
+//! files an attacker may have touched: this module must never panic.
+
+use core::fmt;
+
+use base64ct::{Base64, Encoding};
+
+use crate::limits::KEY_LEN;
+
+const KEY_TYPE: &[u8] = b"ssh-ed25519";
+
+/// Length of the binary ssh-ed25519 public key blob: string(type) ‖ string(key).
+const BLOB_LEN: usize = 4 + KEY_TYPE.len() + 4 + KEY_LEN;
+
+/// Length of the base64 of the blob.
+const BLOB_B64_LEN: usize = BLOB_LEN.div_ceil(3) * 4;
+
+/// Length of `ssh-ed25519 ` plus the base64 of the blob (no comment).
+pub const ENCODED_LEN: usize = KEY_TYPE.len() + 1 + BLOB_B64_LEN;
+
+/// What one line holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyLine<'a> {
+    /// Empty or a `#` comment.
+    Blank,
+    /// An ssh-ed25519 key and its comment (may be empty).
+    Ed25519 {
+        /// The 32-byte public key.
+        key: [u8; KEY_LEN],
+        /// The rest of the line after the key, trimmed.
+        comment: &'a [u8],
+    },
+    /// A key of another type (ssh-rsa, ecdsa-...): tessera ignores it.
+    OtherKeyType,
+}
+
+/// Why a line that looks like an ssh-ed25519 key is not one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyLineError {
+    /// `ssh-ed25519` is not followed by base64 data.
+    MissingKey,
+    /// The key data is not valid base64.
+    BadBase64,
+    /// The decoded blob is not `string("ssh-ed25519") ‖ string(32 bytes)`.
+    BadBlob,
+}
+
+impl KeyLineError {
+    /// What went wrong, in one line.
+    pub fn message(self) -> &'static str {
+        match self {
+            KeyLineError::MissingKey => "ssh-ed25519 without key data",
+            KeyLineError::BadBase64 => "ssh-ed25519 key data is not base64",
+            KeyLineError::BadBlob => "ssh-ed25519 key data is not an ed25519 public key",
+        }
+    }
+
+    /// What to do about it.
+    pub fn hint(self) -> &'static str {
+        "copy the whole line from the admin's ~/.ssh/id_ed25519.pub"
+    }
+}
+
+impl fmt::Display for KeyLineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for KeyLineError {}
+
+fn trim(mut b: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = b {
+        if first.is_ascii_whitespace() {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = b {
+        if last.is_ascii_whitespace() {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    b
+}
+
+/// Splits off the first whitespace-separated field.
+fn field(b: &[u8]) -> (&[u8], &[u8]) {
+    let b = trim(b);
+    let n = b
+        .iter()
+        .position(|c| c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let (head, rest) = b.split_at_checked(n).unwrap_or((b, &[]));
+    (head, trim(rest))
+}
+
+/// Parses one line of an `authorized_keys` or `.pub` file (with or without the newline).
+pub fn parse_line(line: &[u8]) -> Result<KeyLine<'_>, KeyLineError> {
+    let line = trim(line);
+    if line.is_empty() || line.first() == Some(&b'#') {
+        return Ok(KeyLine::Blank);
+    }
+    // The key type is the first field, or follows the options field. Options may hold quoted
+    // spaces, so look for the type as a field of its own anywhere in the line.
+    let mut rest = line;
+    loop {
+        let (f, after) = field(rest);
+        if f.is_empty() {
+            return Ok(KeyLine::OtherKeyType);
+        }
+        if f == KEY_TYPE {
+            let (b64, comment) = field(after);
+            if b64.is_empty() {
+                return Err(KeyLineError::MissingKey);
+            }
+            let key = decode_blob(b64)?;
+            return Ok(KeyLine::Ed25519 { key, comment });
+        }
+        rest = after;
+    }
+}
+
+fn decode_blob(b64: &[u8]) -> Result<[u8; KEY_LEN], KeyLineError> {
+    let mut buf = [0u8; BLOB_LEN];
+    if b64.len() != BLOB_B64_LEN {
+        return Err(
+            if b64
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(c))
+            {
+                KeyLineError::BadBlob
+            } else {
+                KeyLineError::BadBase64
+            },
+        );
+    }
+    let blob = Base64::decode(b64, &mut buf).map_err(|_| KeyLineError::BadBase64)?;
+    let (len1, rest) = blob.split_first_chunk::<4>().ok_or(KeyLineError::BadBlob)?;
+    let ty_len = usize::try_from(u32::from_be_bytes(*len1)).map_err(|_| KeyLineError::BadBlob)?;
+    let (ty, rest) = rest.split_at_checked(ty_len).ok_or(KeyLineError::BadBlob)?;
+    let (len2, key) = rest.split_first_chunk::<4>().ok_or(KeyLineError::BadBlob)?;
+    if ty != KEY_TYPE || u32::from_be_bytes(*len2) != 32 {
+        return Err(KeyLineError::BadBlob);
+    }
+    key.try_into().map_err(|_| KeyLineError::BadBlob)
+}
+
+/// Writes `ssh-ed25519 BASE64` (no comment) for `key` into `out`; returns it as text.
+pub fn encode<'o>(key: &[u8; KEY_LEN], out: &'o mut [u8; ENCODED_LEN]) -> &'o str {
+    let mut blob = [0u8; BLOB_LEN];
+    let parts: [&[u8]; 4] = [&11u32.to_be_bytes(), KEY_TYPE, &32u32.to_be_bytes(), key];
+    let mut pos = 0usize;
+    for p in parts {
+        let end = pos.saturating_add(p.len());
+        if let Some(dst) = blob.get_mut(pos..end) {
+            dst.copy_from_slice(p);
+        }
+        pos = end;
+    }
+    let (head, tail) = out.split_at_mut(KEY_TYPE.len().min(ENCODED_LEN));
+    head.copy_from_slice(KEY_TYPE.get(..head.len()).unwrap_or(&[]));
+    if let Some((space, b64)) = tail.split_first_mut() {
+        *space = b' ';
+        // The buffer is exactly the encoded length, so encoding cannot fail.
+        let _ = Base64::encode(&blob, b64);
+    }
+    core::str::from_utf8(out).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A key made by `ssh-keygen -t ed25519` (public half only).
+    const LINE: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin@laptop";
+
+    #[test]
+    fn parses_and_reencodes_an_openssh_line() {
+        let KeyLine::Ed25519 { key, comment } = parse_line(LINE.as_bytes()).unwrap() else {
+            panic!("not parsed as ed25519");
+        };
+        assert_eq!(comment, b"admin@laptop");
+        let mut out = [0u8; ENCODED_LEN];
+        assert_eq!(encode(&key, &mut out), LINE.rsplit_once(' ').unwrap().0);
+    }
+
+    #[test]
+    fn options_comments_other_types_and_errors() {
+        let with_opts = std::format!("from=\"10.0.0.1\",no-pty {LINE}\n");
+        assert!(matches!(
+            parse_line(with_opts.as_bytes()),
+            Ok(KeyLine::Ed25519 { .. })
+        ));
+        assert_eq!(parse_line(b"  # comment"), Ok(KeyLine::Blank));
+        assert_eq!(parse_line(b"\r\n"), Ok(KeyLine::Blank));
+        assert_eq!(
+            parse_line(b"ssh-rsa AAAAB3NzaC1yc2E x"),
+            Ok(KeyLine::OtherKeyType)
+        );
+        assert_eq!(parse_line(b"ssh-ed25519"), Err(KeyLineError::MissingKey));
+        assert_eq!(parse_line(b"ssh-ed25519 !!!"), Err(KeyLineError::BadBase64));
+        assert_eq!(parse_line(b"ssh-ed25519 AAAA"), Err(KeyLineError::BadBlob));
+        // Right length, wrong type inside.
+        let mut out = [0u8; ENCODED_LEN];
+        let good = std::string::String::from(encode(&[5; 32], &mut out));
+        assert!(
+            matches!(parse_line(good.as_bytes()), Ok(KeyLine::Ed25519 { key, .. }) if key == [5; 32])
+        );
+    }
+}

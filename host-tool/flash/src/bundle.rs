@@ -1,0 +1,531 @@
+//! What `tessera flash` installs, whatever the target: the agent binary, its config, the host key,
+//! the admins' keys, the initramfs-tools hook and boot scripts, and where each goes.
+//!
+//! Everything is computed in memory from the board profile, the target's crypttab and the options;
+//! the modes (`root`, `ssh`, `append`) only decide how the files reach the target. This module
+//! reads local files (agent, hook directory) but never writes.
+
+use crate::board::{Arch, Board};
+use crate::elf;
+use crate::error::{Error, Result};
+use crate::keys::HostKey;
+use std::path::{Path, PathBuf};
+
+/// Where things live on the target (docs/interfaces.md, initramfs-hook/).
+pub mod paths {
+    pub const CONF_DIR: &str = "/etc/tessera";
+    pub const AGENT_CONF: &str = "/etc/tessera/agent.conf";
+    pub const HOST_KEY: &str = "/etc/tessera/host_key";
+    pub const HOST_KEY_PUB: &str = "/etc/tessera/host_key.pub";
+    pub const AUTHORIZED_KEYS: &str = "/etc/tessera/authorized_keys";
+    pub const INITRAMFS_CONF: &str = "/etc/tessera/initramfs.conf";
+    pub const AGENT: &str = "/usr/lib/tessera/tessera-agent";
+    pub const KEYSCRIPT: &str = "/usr/lib/tessera/keyscript";
+    pub const HOOK: &str = "/etc/initramfs-tools/hooks/tessera";
+    pub const INIT_PREMOUNT: &str = "/etc/initramfs-tools/scripts/init-premount/tessera";
+    pub const LOCAL_BOTTOM: &str = "/etc/initramfs-tools/scripts/local-bottom/tessera";
+    pub const CONF_HOOK: &str = "/etc/initramfs-tools/conf.d/tessera";
+    /// The same hook installed by the tessera-agent package.
+    pub const PACKAGED_HOOK: &str = "/usr/share/initramfs-tools/hooks/tessera";
+    /// Inside the initramfs.
+    pub const INITRD_AGENT: &str = "/sbin/tessera-agent";
+    pub const INITRD_KEYSCRIPT: &str = "/lib/tessera/keyscript";
+}
+
+/// The initramfs-tools files from the repository's `initramfs-hook/` (or the installed copy).
+#[derive(Clone, Debug)]
+pub struct HookFiles {
+    pub dir: PathBuf,
+    pub hook: Vec<u8>,
+    pub init_premount: Vec<u8>,
+    pub local_bottom: Vec<u8>,
+    pub keyscript: Vec<u8>,
+    pub conf_hook: Vec<u8>,
+}
+
+impl HookFiles {
+    /// Reads the five files from `dir`.
+    pub fn load(dir: &Path) -> Result<HookFiles> {
+        let read = |rel: &str| {
+            let p = dir.join(rel);
+            std::fs::read(&p).map_err(|e| Error::io(&p, "read the hook file", e))
+        };
+        Ok(HookFiles {
+            dir: dir.to_path_buf(),
+            hook: read("hooks/tessera")?,
+            init_premount: read("scripts/init-premount/tessera")?,
+            local_bottom: read("scripts/local-bottom/tessera")?,
+            keyscript: read("lib/keyscript")?,
+            conf_hook: read("conf-hooks.d/tessera")?,
+        })
+    }
+
+    /// `explicit`, else `$TESSERA_HOOK_DIR`, else the installed copy, else `initramfs-hook/` of the
+    /// source tree the running binary was built in.
+    pub fn find(explicit: Option<&Path>) -> Result<HookFiles> {
+        if let Some(d) = explicit {
+            return HookFiles::load(d);
+        }
+        let mut tried = Vec::new();
+        if let Some(d) = std::env::var_os("TESSERA_HOOK_DIR") {
+            tried.push(PathBuf::from(d));
+        }
+        tried.push(PathBuf::from("/usr/share/tessera/initramfs-hook"));
+        if let Ok(exe) = std::env::current_exe() {
+            for anc in exe.ancestors().skip(1) {
+                tried.push(anc.join("initramfs-hook"));
+            }
+        }
+        tried.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../initramfs-hook"));
+        for d in &tried {
+            if d.join("hooks/tessera").is_file() {
+                return HookFiles::load(d);
+            }
+        }
+        Err(Error::Usage {
+            problem: format!(
+                "no initramfs-hook directory found (tried {})",
+                tried
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+    }
+}
+
+/// The static agent for `arch`: `explicit`, else `$TESSERA_AGENT_DIR/<uname -m>/tessera-agent`, the
+/// packaged `/usr/lib/tessera/agents/<uname -m>/tessera-agent`, or the musl release build in the
+/// `target/` directory next to the running binary. Checked against `arch` by its ELF header.
+pub fn find_agent(explicit: Option<&Path>, arch: Arch) -> Result<(PathBuf, Vec<u8>, Vec<String>)> {
+    let mut tried = Vec::new();
+    match explicit {
+        Some(p) => tried.push(p.to_path_buf()),
+        None => {
+            if let Some(d) = std::env::var_os("TESSERA_AGENT_DIR") {
+                tried.push(PathBuf::from(d).join(arch.uname()).join("tessera-agent"));
+            }
+            tried.push(
+                Path::new("/usr/lib/tessera/agents")
+                    .join(arch.uname())
+                    .join("tessera-agent"),
+            );
+            if let Ok(exe) = std::env::current_exe() {
+                for anc in exe.ancestors().skip(1) {
+                    if anc.file_name().is_some_and(|n| n == "target") {
+                        tried.push(anc.join(arch.musl_target()).join("release/tessera-agent"));
+                        break;
+                    }
+                }
+            }
+            tried.push(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../target")
+                    .join(arch.musl_target())
+                    .join("release/tessera-agent"),
+            );
+        }
+    }
+    for p in &tried {
+        if let Ok(bytes) = std::fs::read(p) {
+            let warnings = check_agent(p, &bytes, arch)?;
+            return Ok((p.clone(), bytes, warnings));
+        }
+    }
+    Err(Error::NoAgent {
+        arch: arch.uname().into(),
+        tried,
+    })
+}
+
+/// Refuses an agent that is not an ELF for `arch`; warns about a dynamic one.
+pub fn check_agent(path: &Path, bytes: &[u8], arch: Arch) -> Result<Vec<String>> {
+    let Some(info) = elf::parse(bytes) else {
+        return Err(Error::WrongArch {
+            agent: path.to_path_buf(),
+            found: "not an ELF".into(),
+            wanted: arch.uname().into(),
+        });
+    };
+    if info.machine != arch.elf_machine() {
+        return Err(Error::WrongArch {
+            agent: path.to_path_buf(),
+            found: elf::machine_name(info.machine),
+            wanted: arch.uname().into(),
+        });
+    }
+    let mut warnings = Vec::new();
+    if !info.is_static {
+        warnings.push(format!(
+            "{} is dynamically linked: the initramfs needs its libraries (build the static musl agent)",
+            path.display()
+        ));
+    }
+    Ok(warnings)
+}
+
+/// The architecture a binary in the target was built for (its cryptsetup, busybox...).
+pub fn arch_of(bytes: &[u8]) -> Option<std::result::Result<Arch, String>> {
+    let info = elf::parse(bytes)?;
+    Some(
+        [Arch::Amd64, Arch::Arm64]
+            .into_iter()
+            .find(|a| a.elf_machine() == info.machine)
+            .ok_or_else(|| elf::machine_name(info.machine)),
+    )
+}
+
+/// One crypttab line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrypttabEntry {
+    pub name: String,
+    pub source: String,
+    pub key: String,
+    pub options: String,
+}
+
+/// Parses crypttab(5) text (comments and blank lines skipped; missing fields empty).
+pub fn parse_crypttab(text: &str) -> Vec<CrypttabEntry> {
+    text.lines()
+        .filter(|l| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with('#')
+        })
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some(CrypttabEntry {
+                name: w.next()?.to_string(),
+                source: w.next()?.to_string(),
+                key: w.next().unwrap_or("none").to_string(),
+                options: w.next().unwrap_or("").to_string(),
+            })
+        })
+        .collect()
+}
+
+/// A device path the initramfs can open for a crypttab source (`UUID=...` via udev's links).
+pub fn device_path(source: &str) -> String {
+    for (tag, dir) in [
+        ("UUID=", "/dev/disk/by-uuid/"),
+        ("PARTUUID=", "/dev/disk/by-partuuid/"),
+        ("LABEL=", "/dev/disk/by-label/"),
+        ("PARTLABEL=", "/dev/disk/by-partlabel/"),
+    ] {
+        if let Some(v) = source.strip_prefix(tag) {
+            return format!("{dir}{v}");
+        }
+    }
+    source.to_string()
+}
+
+/// A volume the agent serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Volume {
+    pub name: String,
+    pub device: String,
+}
+
+fn valid_name(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// The volumes to serve: `--volume NAME[=DEVICE]` arguments, or every crypttab entry that is not
+/// `noauto`. Names are checked as the agent checks them.
+pub fn choose_volumes(
+    args: &[String],
+    crypttab: &[CrypttabEntry],
+    where_: &str,
+) -> Result<Vec<Volume>> {
+    let mut out = Vec::new();
+    if args.is_empty() {
+        for e in crypttab {
+            if e.options.split(',').any(|o| o == "noauto") {
+                continue;
+            }
+            out.push(Volume {
+                name: e.name.clone(),
+                device: device_path(&e.source),
+            });
+        }
+        if out.is_empty() {
+            return Err(Error::Target {
+                target: where_.into(),
+                problem: "its crypttab names no encrypted volume".into(),
+            });
+        }
+    } else {
+        for a in args {
+            let (name, device) = match a.split_once('=') {
+                Some((n, d)) => (n.to_string(), d.to_string()),
+                None => {
+                    let e = crypttab.iter().find(|e| e.name == *a).ok_or_else(|| Error::Usage {
+                        problem: format!(
+                            "--volume {a}: not in the crypttab of {where_}; write --volume {a}=/dev/DEVICE"
+                        ),
+                    })?;
+                    (a.clone(), device_path(&e.source))
+                }
+            };
+            out.push(Volume { name, device });
+        }
+    }
+    for v in &out {
+        if !valid_name(&v.name) {
+            return Err(Error::Usage {
+                problem: format!(
+                    "volume name `{}` is not 1..32 bytes of [A-Za-z0-9._-]",
+                    v.name
+                ),
+            });
+        }
+        if v.device.is_empty() || v.device.contains(char::is_whitespace) {
+            return Err(Error::Usage {
+                problem: format!("volume `{}` has no usable device", v.name),
+            });
+        }
+    }
+    if out.len() > 8 {
+        return Err(Error::Usage {
+            problem: format!("{} volumes; the agent serves at most 8", out.len()),
+        });
+    }
+    Ok(out)
+}
+
+/// Everything about the agent's configuration that the admin chooses.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub board: Board,
+    pub host_id: String,
+    pub volumes: Vec<Volume>,
+    /// Use the board's console (`serial` line).
+    pub serial: bool,
+    /// `listen` addresses; empty means the agent's default; `["off"]` disables TCP.
+    pub listen: Vec<String>,
+}
+
+impl Settings {
+    /// Checks the host id as the agent does.
+    pub fn check(&self) -> Result<()> {
+        if !valid_name(&self.host_id) {
+            return Err(Error::Usage {
+                problem: format!(
+                    "host id `{}` is not 1..32 bytes of [A-Za-z0-9._-]; pass --host-id",
+                    self.host_id
+                ),
+            });
+        }
+        if self.serial_line().is_none() && self.listen.iter().any(|l| l == "off") {
+            return Err(Error::Usage {
+                problem: "--listen off and no serial console: nothing could reach the agent".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn serial_line(&self) -> Option<String> {
+        let c = self.board.console.as_ref().filter(|_| self.serial)?;
+        Some(format!("serial /dev/{} {}", c.device, c.baud))
+    }
+
+    /// `/etc/tessera/agent.conf` (format: docs/interfaces.md).
+    pub fn agent_conf(&self) -> String {
+        let mut s = format!(
+            "# tessera-agent config, written by `tessera flash --board {}`; see docs/interfaces.md\n",
+            self.board.name
+        );
+        s.push_str(&format!("host-id {}\n", self.host_id));
+        s.push_str(&format!("host-key {}\n", paths::HOST_KEY));
+        s.push_str(&format!("authorized-keys {}\n", paths::AUTHORIZED_KEYS));
+        for l in &self.listen {
+            s.push_str(&format!("listen {l}\n"));
+        }
+        if let Some(line) = self.serial_line() {
+            s.push_str(&line);
+            s.push('\n');
+        }
+        for v in &self.volumes {
+            s.push_str(&format!("volume {} {} keyscript\n", v.name, v.device));
+        }
+        s
+    }
+
+    /// `/etc/tessera/initramfs.conf`, sourced by the hook (NIC modules) and local-bottom (IFDOWN).
+    pub fn initramfs_conf(&self) -> String {
+        format!(
+            "# written by `tessera flash --board {}`: NIC drivers the hook adds to the initramfs\nNIC_MODULES=\"{}\"\n",
+            self.board.name,
+            self.board.nic_modules.join(" ")
+        )
+    }
+}
+
+/// A file to put on the target.
+#[derive(Clone, Debug)]
+pub struct FileSpec {
+    /// Absolute path on the target.
+    pub path: String,
+    pub mode: u32,
+    pub data: Vec<u8>,
+}
+
+impl FileSpec {
+    pub fn new(path: &str, mode: u32, data: impl Into<Vec<u8>>) -> FileSpec {
+        FileSpec {
+            path: path.to_string(),
+            mode,
+            data: data.into(),
+        }
+    }
+}
+
+/// The files of an install into a root filesystem (or over ssh).
+pub fn root_files(
+    settings: &Settings,
+    agent: &[u8],
+    hook: Option<&HookFiles>,
+    host_key: Option<&HostKey>,
+    admin_keys: &[String],
+) -> Vec<FileSpec> {
+    let mut files = vec![
+        FileSpec::new(paths::AGENT_CONF, 0o644, settings.agent_conf()),
+        FileSpec::new(paths::INITRAMFS_CONF, 0o644, settings.initramfs_conf()),
+        FileSpec::new(paths::AUTHORIZED_KEYS, 0o644, lines(admin_keys)),
+    ];
+    if let Some(k) = host_key {
+        files.push(FileSpec::new(paths::HOST_KEY, 0o600, k.seed.to_vec()));
+        files.push(FileSpec::new(
+            paths::HOST_KEY_PUB,
+            0o644,
+            format!("{}\n", k.public_line()),
+        ));
+    }
+    if let Some(h) = hook {
+        files.push(FileSpec::new(paths::AGENT, 0o755, agent.to_vec()));
+        files.push(FileSpec::new(paths::KEYSCRIPT, 0o755, h.keyscript.clone()));
+        files.push(FileSpec::new(paths::HOOK, 0o755, h.hook.clone()));
+        files.push(FileSpec::new(
+            paths::INIT_PREMOUNT,
+            0o755,
+            h.init_premount.clone(),
+        ));
+        files.push(FileSpec::new(
+            paths::LOCAL_BOTTOM,
+            0o755,
+            h.local_bottom.clone(),
+        ));
+        files.push(FileSpec::new(paths::CONF_HOOK, 0o644, h.conf_hook.clone()));
+    }
+    files
+}
+
+fn lines(v: &[String]) -> String {
+    let mut s = String::new();
+    for l in v {
+        s.push_str(l);
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::board;
+
+    pub(crate) fn settings(board_name: &str) -> Settings {
+        Settings {
+            board: board::find(&board::builtin().unwrap(), board_name).unwrap(),
+            host_id: "web1".into(),
+            volumes: vec![Volume {
+                name: "cryptroot".into(),
+                device: "/dev/disk/by-uuid/5e2e0000-0000-4000-8000-000000000001".into(),
+            }],
+            serial: true,
+            listen: vec![],
+        }
+    }
+
+    #[test]
+    fn agent_conf_follows_the_interface() {
+        let s = settings("odroid-hc4");
+        let conf = s.agent_conf();
+        let body: Vec<&str> = conf.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            body,
+            vec![
+                "host-id web1",
+                "host-key /etc/tessera/host_key",
+                "authorized-keys /etc/tessera/authorized_keys",
+                "serial /dev/ttyAML0 115200",
+                "volume cryptroot /dev/disk/by-uuid/5e2e0000-0000-4000-8000-000000000001 keyscript",
+            ]
+        );
+        assert!(s.initramfs_conf().contains("NIC_MODULES=\"dwmac_meson8b "));
+        let mut h3 = settings("odroid-h3");
+        h3.listen = vec!["0.0.0.0:7743".into()];
+        assert!(
+            !h3.agent_conf().contains("serial"),
+            "the H3 has no console in its profile"
+        );
+        assert!(h3.agent_conf().contains("listen 0.0.0.0:7743\n"));
+        h3.listen = vec!["off".into()];
+        assert!(h3.check().is_err());
+        let mut bad = settings("rpi4");
+        bad.host_id = "web 1".into();
+        assert!(bad.check().is_err());
+    }
+
+    #[test]
+    fn crypttab_and_volume_choice() {
+        let tab = parse_crypttab(
+            "# <target> <source> <key> <options>\ncryptroot UUID=abc none luks,initramfs\n\
+             swap /dev/sda3 /dev/urandom swap,noauto\ndata PARTUUID=p1 none luks\n",
+        );
+        assert_eq!(tab.len(), 3);
+        let v = choose_volumes(&[], &tab, "root").unwrap();
+        assert_eq!(
+            v,
+            vec![
+                Volume {
+                    name: "cryptroot".into(),
+                    device: "/dev/disk/by-uuid/abc".into()
+                },
+                Volume {
+                    name: "data".into(),
+                    device: "/dev/disk/by-partuuid/p1".into()
+                },
+            ]
+        );
+        let v = choose_volumes(&["data".into(), "x=/dev/vdb".into()], &tab, "root").unwrap();
+        assert_eq!(v[1].device, "/dev/vdb");
+        assert!(choose_volumes(&["nope".into()], &tab, "root").is_err());
+        assert!(choose_volumes(&[], &[], "root").is_err());
+    }
+
+    #[test]
+    fn agents_of_the_wrong_architecture_are_refused() {
+        let arm = elf::fake_header(183, false);
+        assert!(check_agent(Path::new("a"), &arm, Arch::Arm64)
+            .unwrap()
+            .is_empty());
+        let err = check_agent(Path::new("a"), &arm, Arch::Amd64).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a is built for aarch64, but the target is x86_64"
+        );
+        assert!(check_agent(Path::new("a"), b"#!/bin/sh\n", Arch::Amd64).is_err());
+        let dynamic = elf::fake_header(62, true);
+        assert_eq!(
+            check_agent(Path::new("a"), &dynamic, Arch::Amd64)
+                .unwrap()
+                .len(),
+            1
+        );
+        let err = find_agent(Some(Path::new("/nonexistent/agent")), Arch::Amd64).unwrap_err();
+        assert!(matches!(err, Error::NoAgent { .. }));
+    }
+}
