@@ -33,6 +33,9 @@ pub struct InitrdSpec {
     pub crypttab: Vec<CrypttabEntry>,
     /// `None`: stock Debian, no tessera at all.
     pub tessera: Option<TesseraFiles>,
+    /// More files for the chroot, only for this image (path relative to the chroot, bytes, mode):
+    /// the benchmark's RSS probe, dropbear's authorized_keys.
+    pub extra: Vec<(String, Vec<u8>, u32)>,
 }
 
 /// The repository's `initramfs-hook/` folder.
@@ -70,6 +73,7 @@ pub fn build(chroot: &Chroot, spec: &InitrdSpec) -> Result<PathBuf> {
     let key = cache::key(&[
         chroot.dir.to_string_lossy().as_bytes(),
         format!("{:?}", spec.crypttab).as_bytes(),
+        format!("{:?}", spec.extra).as_bytes(),
         format!(
             "{:?}",
             spec.tessera
@@ -111,7 +115,24 @@ pub fn build(chroot: &Chroot, spec: &InitrdSpec) -> Result<PathBuf> {
     }
     w("etc/crypttab", tab.as_bytes())?;
     w("etc/fstab", b"/dev/mapper/cryptroot / ext4 defaults 0 1\n")?;
-    // Start from a chroot without tessera, then add what this image asks for.
+    // Start from a chroot without tessera or another image's extra files, then add this image's.
+    let extra_list = root.join("etc/tessera-e2e-extra.list");
+    for line in std::fs::read_to_string(&extra_list)
+        .unwrap_or_default()
+        .lines()
+    {
+        let _ = std::fs::remove_file(root.join(line));
+    }
+    let mut list = String::new();
+    for (rel, bytes, mode) in &spec.extra {
+        w(rel, bytes)?;
+        run(Command::new("chmod")
+            .arg(format!("{mode:o}"))
+            .arg(root.join(rel)))?;
+        list.push_str(rel);
+        list.push('\n');
+    }
+    std::fs::write(&extra_list, list).map_err(Error::io("writing the extra files list"))?;
     run(Command::new("sh")
         .arg(hook_dir().join("install.sh"))
         .arg("--remove")

@@ -26,6 +26,8 @@ pub enum Nic {
     None,
     /// virtio-net on qemu user networking, guest port 7743 reachable at 127.0.0.1:`host_port`.
     User,
+    /// The same, forwarding this guest TCP port instead of 7743 (dropbear's 22 in the benchmark).
+    UserTo(u16),
 }
 
 #[derive(Clone, Debug)]
@@ -40,6 +42,8 @@ pub struct MachineSpec {
     pub nic: Nic,
     pub mem_mb: u32,
     pub workdir: PathBuf,
+    /// Record the guest's network traffic here (qemu `filter-dump`, pcap format).
+    pub pcap: Option<PathBuf>,
 }
 
 struct Shared {
@@ -156,12 +160,22 @@ impl Machine {
         }
         let port = match spec.nic {
             Nic::None => None,
-            Nic::User => {
+            Nic::User | Nic::UserTo(_) => {
+                let guest = match spec.nic {
+                    Nic::UserTo(g) => g,
+                    _ => AGENT_PORT,
+                };
                 let p = free_port()?;
                 cmd.arg("-netdev").arg(format!(
-                    "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{p}-:{AGENT_PORT}"
+                    "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{p}-:{guest}"
                 ));
                 cmd.args(["-device", "virtio-net-pci,netdev=n0"]);
+                if let Some(pcap) = &spec.pcap {
+                    cmd.arg("-object").arg(format!(
+                        "filter-dump,id=dump0,netdev=n0,file={}",
+                        pcap.display()
+                    ));
+                }
                 Some(p)
             }
         };

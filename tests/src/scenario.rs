@@ -47,6 +47,16 @@ impl Scenario {
         volumes: &[&LuksImage],
         tessera: Option<initrd::TesseraFiles>,
     ) -> Result<PathBuf> {
+        self.initrd_with(volumes, tessera, Vec::new())
+    }
+
+    /// `initrd`, with extra files written into the chroot for this image only.
+    pub fn initrd_with(
+        &self,
+        volumes: &[&LuksImage],
+        tessera: Option<initrd::TesseraFiles>,
+        extra: Vec<(String, Vec<u8>, u32)>,
+    ) -> Result<PathBuf> {
         let names = ["cryptroot", "cryptdata"];
         let crypttab = volumes
             .iter()
@@ -56,7 +66,14 @@ impl Scenario {
                 uuid: v.uuid.clone(),
             })
             .collect();
-        initrd::build(self.chroot, &InitrdSpec { crypttab, tessera })
+        initrd::build(
+            self.chroot,
+            &InitrdSpec {
+                crypttab,
+                tessera,
+                extra,
+            },
+        )
     }
 
     /// Boots with a static `ip=` (for slirp) when the machine has a NIC; `extra` goes on the cmdline.
@@ -67,6 +84,17 @@ impl Scenario {
         nic: Nic,
         extra: &str,
     ) -> Result<Machine> {
+        Machine::boot(&self.spec(initrd, disks, nic, extra))
+    }
+
+    /// The machine `boot` would start, for callers that change something first (a packet dump).
+    pub fn spec(
+        &self,
+        initrd: &std::path::Path,
+        disks: &[&LuksImage],
+        nic: Nic,
+        extra: &str,
+    ) -> MachineSpec {
         let mut append = String::from("net.ifnames=0 ");
         if self.chroot.flavor == Flavor::Dracut {
             // dracut reads no crypttab in a generic image: systemd's generator takes the names here.
@@ -74,12 +102,12 @@ impl Scenario {
                 append.push_str(&format!("rd.luks.name={}={n} ", d.uuid));
             }
         }
-        if matches!(nic, Nic::User) {
+        if !matches!(nic, Nic::None) {
             append.push_str(crate::qemu::STATIC_IP);
             append.push(' ');
         }
         append.push_str(extra);
-        Machine::boot(&MachineSpec {
+        MachineSpec {
             name: self.name.clone(),
             arch: self.arch,
             kernel: self.chroot.kernel(),
@@ -89,7 +117,8 @@ impl Scenario {
             nic,
             mem_mb: 512,
             workdir: self.work.clone(),
-        })
+            pcap: None,
+        }
     }
 }
 
