@@ -82,7 +82,12 @@ pub fn build(chroot: &Chroot, spec: &InitrdSpec) -> Result<PathBuf> {
         )
         .as_bytes(),
         &agent_bytes,
-        &hook_bytes(),
+        // A stock image does not depend on the hook: editing it must not rebuild those.
+        &if spec.tessera.is_some() {
+            hook_bytes()
+        } else {
+            Vec::new()
+        },
     ]);
     let out_dir = cache::root().join("initrd");
     let out = out_dir.join(format!(
