@@ -6,8 +6,6 @@
 //! (counted in a qemu packet dump), and the daemon's peak RSS sampled inside the initramfs.
 //! A number, not a test: nothing here passes or fails on speed.
 
-use std::io::Read;
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -92,28 +90,6 @@ struct Run {
     rss_kb: u64,
 }
 
-/// First moment the forwarded port sends a byte (an SSH banner, a tessera challenge).
-fn wait_reachable(port: u16, timeout: Duration) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Ok(mut s) =
-            TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1))
-        {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-            let mut b = [0u8; 1];
-            if matches!(s.read(&mut b), Ok(1)) {
-                return Ok(());
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err(Error::Timeout {
-        what: format!("127.0.0.1:{port} to answer"),
-        secs: timeout.as_secs(),
-        transcript_tail: String::new(),
-    })
-}
-
 /// Round trips of the busiest TCP connection to `guest_port` in a pcap: how many times the client
 /// sent data and then waited for the server's answer.
 fn round_trips(pcap: &Path, guest_port: u16) -> usize {
@@ -184,7 +160,7 @@ fn measure(
     let mut m = Machine::boot(&spec)?;
     let port = m.port.unwrap();
     m.wait_for(&format!("{PROMPT} cryptroot"), Duration::from_secs(300))?;
-    wait_reachable(port, Duration::from_secs(120))?;
+    m.wait_port_answers(Duration::from_secs(120))?;
     let t0 = Instant::now();
     unlock(port)?;
     let client = t0.elapsed().as_secs_f64();

@@ -337,6 +337,34 @@ impl Machine {
         self.type_text(&format!("{text}\r"))
     }
 
+    /// Waits until the forwarded port sends a first byte (the agent speaks first: its challenge; an
+    /// SSH server its banner). qemu's user networking accepts on the host side even when nothing
+    /// listens in the guest, so only a byte proves the daemon is there.
+    pub fn wait_port_answers(&self, timeout: Duration) -> Result<()> {
+        let port = self.port.ok_or_else(|| Error::Missing {
+            what: "a network card on this machine".into(),
+            hint: "boot it with Nic::User".into(),
+        })?;
+        let timeout = scaled(timeout);
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            if let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut b = [0u8; 1];
+                if matches!(s.read(&mut b), Ok(1)) {
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Err(Error::Timeout {
+            what: format!("the guest's daemon to answer on 127.0.0.1:{port}"),
+            secs: timeout.as_secs(),
+            transcript_tail: self.tail(),
+        })
+    }
+
     /// Waits for the guest to power off (qemu exits by itself after `poweroff -f`).
     pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
         let timeout = scaled(timeout);

@@ -110,6 +110,8 @@ pub fn serial_unlock(arch: Arch, name: &str, nic: Nic, extra: &str) {
 
 pub fn typed_with_agent(arch: Arch, name: &str) {
     let mut b = boot(name, arch, Nic::User, false, "");
+    // The agent answers on the network: it is the one reading the console, not askpass.
+    ok(b.m.wait_port_answers(Duration::from_secs(120)));
     std::thread::sleep(Duration::from_millis(500));
     ok(b.m.type_line(PASSPHRASE));
     let line = ok(b.m.expect_unlocked(UNLOCK_WAIT));
