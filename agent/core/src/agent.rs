@@ -19,7 +19,9 @@ use heapless::Vec;
 use zeroize::Zeroize;
 
 use crate::frame::{Decoder, Step};
-use crate::limits::{HASH_LEN, MAX_ADMINS, MAX_PAYLOAD, MAX_VOLUMES, PROTOCOL_VERSION};
+use crate::limits::{
+    HASH_LEN, MAX_ADMINS, MAX_PAYLOAD, MAX_TOKENS_PER_CHALLENGE, MAX_VOLUMES, PROTOCOL_VERSION,
+};
 use crate::message::{
     split_signed, BootId, Challenge, ChallengeBody, Key, Message, Outcome, Refusal, ResultBody,
     Signature, Unlock, UnlockResult, Verdict, VolumeInfo, VolumeOutcome, VolumeState,
@@ -63,7 +65,9 @@ pub enum AgentEvent<'a> {
     Text(&'a [u8]),
     /// A damaged frame was dropped; log it if you like and carry on.
     BadFrame(FrameError),
-    /// The tool asked for the challenge: send [`Agent::write_challenge`]'s frame.
+    /// The tool asked for the challenge: send [`Agent::write_challenge`]'s frame. You may first
+    /// replace this agent by a fresh one (new ephemeral key, same boot id), e.g. on a serial line
+    /// that outlives many exchanges.
     ChallengeRequested,
     /// A token was verified and its secrets opened: try each of [`Agent::secrets`], report with
     /// [`Agent::set_outcome`], then send [`Agent::write_result`]'s frame.
@@ -147,6 +151,7 @@ pub struct Agent {
     challenge_hash: [u8; HASH_LEN],
     decoder: Decoder,
     pending: Pending,
+    used_tokens: Vec<[u8; HASH_LEN], MAX_TOKENS_PER_CHALLENGE>,
 }
 
 impl Drop for Agent {
@@ -200,6 +205,7 @@ impl Agent {
             challenge_hash,
             decoder: Decoder::new(),
             pending: Pending::None,
+            used_tokens: Vec::new(),
         }
     }
 
@@ -282,8 +288,14 @@ impl Agent {
             Ok(Message::Unlock(u)) => u,
             Err(_) => return Some(self.refuse(token_hash, Refusal::Malformed)),
         };
+        // Payloads are canonical and signatures strict, so a token has exactly one byte string:
+        // remembering accepted tokens' hashes stops every replay within this challenge.
+        if self.used_tokens.contains(&token_hash) || self.used_tokens.is_full() {
+            return Some(self.refuse(token_hash, Refusal::Replayed));
+        }
         match self.verify(payload, &unlock) {
             Ok(volumes) => {
+                let _ = self.used_tokens.push(token_hash);
                 let admin = unlock.body.admin_key;
                 self.pending = Pending::Accepted {
                     token_hash,

@@ -151,6 +151,7 @@ pub struct SignRequest<'a> {
     pub namespace: &'static str,
 }
 
+#[derive(Clone)]
 enum State {
     AwaitChallenge,
     Challenged,
@@ -165,6 +166,9 @@ enum State {
 }
 
 /// The tool's state machine. See the module documentation.
+///
+/// It holds no private key and no plaintext secret, so cloning it (e.g. to retry) is harmless.
+#[derive(Clone)]
 pub struct Client {
     check: HostKeyCheck,
     decoder: Decoder,
@@ -276,7 +280,7 @@ impl Client {
     fn handle_frame(&mut self, payload: &[u8]) -> Result<Handled, ClientError> {
         match Message::decode(payload) {
             Ok(Message::Challenge(c)) => self.on_challenge(payload, c),
-            Ok(Message::Result(r)) => self.on_result(payload, r.body, &r.signature),
+            Ok(Message::Result(r)) => self.on_result(payload, r.body),
             // Our own frames echoed back by a tty.
             Ok(Message::Hello(_)) | Ok(Message::Unlock(_)) => Ok(Handled::Ignored),
             Err(e) => {
@@ -314,12 +318,7 @@ impl Client {
         Ok(Handled::Challenge { first_use })
     }
 
-    fn on_result(
-        &mut self,
-        payload: &[u8],
-        body: ResultBody,
-        _sig: &Signature,
-    ) -> Result<Handled, ClientError> {
+    fn on_result(&mut self, payload: &[u8], body: ResultBody) -> Result<Handled, ClientError> {
         let State::AwaitResult { token_hash } = &self.state else {
             return Err(ClientError::UnexpectedResult);
         };

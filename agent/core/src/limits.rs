@@ -25,6 +25,10 @@ pub const MAX_SEALED: usize = MAX_SECRET + AEAD_TAG_LEN;
 /// Most admin keys an agent accepts tokens from.
 pub const MAX_ADMINS: usize = 32;
 
+/// Most tokens one challenge accepts; each accepted token's hash is remembered so that no token
+/// is used twice.
+pub const MAX_TOKENS_PER_CHALLENGE: usize = 8;
+
 /// Length of the random `boot_id` the agent draws at start.
 pub const BOOT_ID_LEN: usize = 16;
 

@@ -187,6 +187,21 @@ impl Outcome {
     }
 }
 
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl fmt::Display for VolumeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            VolumeState::Waiting => "waiting",
+            VolumeState::Unlocked => "unlocked",
+        })
+    }
+}
+
 /// Why an agent refused a whole token; nothing in it was used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Refusal {
@@ -202,8 +217,9 @@ pub enum Refusal {
     BadSignature,
     /// A secret does not open with the agent's ephemeral key.
     Undecryptable,
-    /// The agent did not expect this message.
-    Unexpected,
+    /// The exact token was already used for this challenge (or this challenge took its fill of
+    /// tokens): a replay.
+    Replayed,
 }
 
 impl Refusal {
@@ -216,16 +232,15 @@ impl Refusal {
             Refusal::UnknownAdmin => "the admin key is not authorized on this host",
             Refusal::BadSignature => "the token's signature does not verify",
             Refusal::Undecryptable => "the agent could not open the sealed secrets",
-            Refusal::Unexpected => "the agent did not expect this message",
+            Refusal::Replayed => "the token was already used",
         }
     }
 
     /// What the admin should do next.
     pub fn hint(self) -> &'static str {
         match self {
-            Refusal::Malformed | Refusal::Unexpected => {
-                "update tessera on both ends to the same version"
-            }
+            Refusal::Replayed => "run tessera unlock again: it asks for a fresh challenge",
+            Refusal::Malformed => "update tessera on both ends to the same version",
             Refusal::WrongHost => "check the host you connected to and its known_hosts entry",
             Refusal::StaleBoot => "run tessera unlock again to answer the current challenge",
             Refusal::UnknownAdmin => {
@@ -244,6 +259,12 @@ impl Refusal {
             self,
             Refusal::BadSignature | Refusal::UnknownAdmin | Refusal::Undecryptable
         )
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
     }
 }
 

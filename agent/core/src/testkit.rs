@@ -7,6 +7,7 @@
 use heapless::Vec;
 
 use crate::agent::{Agent, AgentConfig};
+use crate::client::{Client, ClientError, ClientEvent, HostKeyCheck};
 use crate::message::{BootId, Key, VolumeInfo, VolumeState};
 use crate::name::Name;
 
@@ -34,17 +35,36 @@ pub fn public_key(seed: &Key) -> Key {
     crate::sshsig::public_key(seed)
 }
 
-/// A name that is known to be valid.
+/// A name for a test. Panics on an invalid name (a bug in the test).
+#[allow(clippy::panic)]
 pub fn name(s: &str) -> Name {
-    match Name::new(s) {
-        Ok(n) => n,
-        Err(_) => Name::new("invalid").unwrap_or_else(|_| unreachable_name()),
-    }
+    Name::new(s).unwrap_or_else(|e| panic!("testkit::name({s:?}): {e}"))
 }
 
-#[allow(clippy::panic)]
-fn unreachable_name() -> Name {
-    panic!("testkit: fixed names are valid")
+/// Plays the tool for a test: answers `challenge_frame` (bytes from an agent, console text
+/// allowed around it) with a token signed by `admin_seed`, sealing `secrets` with [`SEAL_IKM`].
+/// Writes the token frame into `out` and returns its length, or the first error.
+pub fn unlock_frame(
+    challenge_frame: &[u8],
+    admin_seed: &Key,
+    secrets: &[(&Name, &[u8])],
+    out: &mut [u8],
+) -> Result<usize, ClientError> {
+    let mut client = Client::new(HostKeyCheck::FirstUse);
+    let mut rest = challenge_frame;
+    loop {
+        let (used, ev) = client.process(rest);
+        match ev {
+            ClientEvent::Challenge { .. } => break,
+            ClientEvent::Rejected(e) => return Err(e),
+            ClientEvent::NeedMore => return Err(ClientError::NoChallenge),
+            _ => {}
+        }
+        rest = rest.get(used..).unwrap_or(&[]);
+    }
+    let req = client.prepare_unlock(&public_key(admin_seed), secrets, &SEAL_IKM)?;
+    let sig = crate::sshsig::sign(admin_seed, req.message);
+    client.write_unlock(&sig, out)
 }
 
 /// The test agent's config: host `web1`, one waiting volume `root_crypt`, [`ADMIN_SEED`]'s key

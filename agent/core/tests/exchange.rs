@@ -356,3 +356,56 @@ fn result_for_another_token_is_rejected_by_the_client() {
     );
     let _ = tok;
 }
+
+#[test]
+fn replayed_token_is_refused_even_after_success() {
+    let mut x = start(testkit::agent_config());
+    let tok = token(&mut x.client, &ADMIN_SEED, SECRET);
+    assert_eq!(
+        agent_feed(&mut x.agent, &tok),
+        Some(AgentEventOwned::Unlock)
+    );
+    x.agent.set_outcome(0, Outcome::WrongSecret).unwrap();
+    result(&mut x.agent);
+    assert_eq!(
+        agent_feed(&mut x.agent, &tok),
+        Some(AgentEventOwned::Refused(Refusal::Replayed))
+    );
+    assert_eq!(x.agent.secrets().count(), 0);
+    result(&mut x.agent);
+    // A new token for the same challenge (new HPKE key, new signature) is still accepted.
+    let mut client = Client::new(HostKeyCheck::FirstUse);
+    client_feed(&mut client, &x.challenge).unwrap();
+    let admin = testkit::public_key(&ADMIN_SEED);
+    let name = testkit::name(VOLUME);
+    let req = client
+        .prepare_unlock(&admin, &[(&name, SECRET)], &[0x99; 32])
+        .unwrap();
+    let sig = sshsig::sign(&ADMIN_SEED, req.message);
+    let mut out = [0u8; MAX_FRAME];
+    let n = client.write_unlock(&sig, &mut out).unwrap();
+    assert_eq!(
+        agent_feed(&mut x.agent, &out[..n]),
+        Some(AgentEventOwned::Unlock)
+    );
+}
+
+#[test]
+fn testkit_plays_the_tool_through_console_text() {
+    let mut agent = testkit::agent();
+    let mut out = [0u8; MAX_FRAME];
+    let n = agent.write_challenge(&mut out).unwrap();
+    let mut line = b"Begin: Running /scripts/local-top ... ".to_vec();
+    line.extend_from_slice(&out[..n]);
+    line.extend_from_slice(b"\r\nPlease unlock disk root_crypt: ");
+    let name = testkit::name(VOLUME);
+    let n = testkit::unlock_frame(&line, &ADMIN_SEED, &[(&name, SECRET)], &mut out).unwrap();
+    assert_eq!(
+        agent_feed(&mut agent, &out[..n]),
+        Some(AgentEventOwned::Unlock)
+    );
+    assert_eq!(
+        testkit::unlock_frame(b"no frame here", &ADMIN_SEED, &[(&name, SECRET)], &mut out),
+        Err(ClientError::NoChallenge)
+    );
+}

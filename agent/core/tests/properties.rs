@@ -250,3 +250,100 @@ fn every_truncation_is_refused() {
         );
     }
 }
+
+mod messages {
+    use proptest::prelude::*;
+    use tessera_core::limits::{MAX_PAYLOAD, MAX_VOLUMES};
+    use tessera_core::message::{
+        Challenge, ChallengeBody, Message, Outcome, Refusal, ResultBody, Signature, UnlockResult,
+        Verdict, VolumeInfo, VolumeOutcome, VolumeState,
+    };
+    use tessera_core::Name;
+
+    fn name() -> impl Strategy<Value = Name> {
+        "[!-~]{1,32}".prop_map(|s| Name::new(&s).unwrap())
+    }
+
+    fn challenge() -> impl Strategy<Value = Message> {
+        (
+            name(),
+            any::<[u8; 32]>(),
+            any::<[u8; 16]>(),
+            any::<[u8; 32]>(),
+            proptest::collection::vec((name(), any::<bool>()), 0..=MAX_VOLUMES),
+            any::<[u8; 32]>(),
+        )
+            .prop_map(|(host_id, host_key, boot_id, ephemeral_key, vols, sig)| {
+                let volumes = vols
+                    .into_iter()
+                    .map(|(name, w)| VolumeInfo {
+                        name,
+                        state: if w {
+                            VolumeState::Waiting
+                        } else {
+                            VolumeState::Unlocked
+                        },
+                    })
+                    .collect::<Vec<_>>();
+                let mut s = [0u8; 64];
+                s[..32].copy_from_slice(&sig);
+                Message::Challenge(Challenge {
+                    body: ChallengeBody {
+                        version: 1,
+                        host_id,
+                        host_key,
+                        boot_id,
+                        ephemeral_key,
+                        volumes: heapless::Vec::from_slice(&volumes).unwrap(),
+                    },
+                    signature: Signature(s),
+                })
+            })
+    }
+
+    fn result() -> impl Strategy<Value = Message> {
+        let outcome = prop_oneof![
+            Just(Outcome::Unlocked),
+            Just(Outcome::WrongSecret),
+            Just(Outcome::NotWaiting),
+            Just(Outcome::Error)
+        ];
+        let refusal = prop_oneof![
+            Just(Refusal::Malformed),
+            Just(Refusal::WrongHost),
+            Just(Refusal::StaleBoot),
+            Just(Refusal::UnknownAdmin),
+            Just(Refusal::BadSignature),
+            Just(Refusal::Undecryptable),
+            Just(Refusal::Replayed)
+        ];
+        let verdict = prop_oneof![
+            refusal.prop_map(Verdict::Refused),
+            proptest::collection::vec((name(), outcome), 0..=MAX_VOLUMES).prop_map(|v| {
+                let lines: Vec<_> = v
+                    .into_iter()
+                    .map(|(name, outcome)| VolumeOutcome { name, outcome })
+                    .collect();
+                Verdict::Outcomes(heapless::Vec::from_slice(&lines).unwrap())
+            }),
+        ];
+        (any::<[u8; 16]>(), verdict).prop_map(|(boot_id, verdict)| {
+            Message::Result(UnlockResult {
+                body: ResultBody { boot_id, verdict },
+                signature: Signature([7; 64]),
+            })
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn messages_roundtrip_canonically(m in prop_oneof![challenge(), result()]) {
+            let mut buf = [0u8; MAX_PAYLOAD];
+            let n = m.encode(&mut buf).unwrap();
+            prop_assert_eq!(Message::decode(&buf[..n]).unwrap(), m);
+            // Any trailing byte or any truncation is refused.
+            prop_assert!(Message::decode(&buf[..n + 1]).is_err());
+            prop_assert!(Message::decode(&buf[..n - 1]).is_err());
+        }
+    }
+}

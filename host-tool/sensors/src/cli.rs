@@ -185,9 +185,13 @@ impl SensorsCmd {
             }
         }
         let written = if self.json {
-            serde_json::to_string_pretty(results)
-                .map(|s| writeln!(out, "{s}"))
-                .unwrap_or(Ok(()))
+            // With --watch, one compact array per line (JSON lines) so a pipe can parse each round.
+            let text = if self.watch.is_some() {
+                serde_json::to_string(results)
+            } else {
+                serde_json::to_string_pretty(results)
+            };
+            text.map(|s| writeln!(out, "{s}")).unwrap_or(Ok(()))
         } else if self.prometheus {
             write!(out, "{}", Exposition::of(results).render(false))
         } else if table {

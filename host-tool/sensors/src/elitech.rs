@@ -231,9 +231,20 @@ pub fn read_latest(path: &Path, timeout: Duration) -> Result<Temperature, Sensor
     let (count, start) = parse_header(&port.read_exact(HEADER_LEN, timeout)?)
         .map_err(|e| garbled("data header", e))?;
     let Some((page, n)) = last_page(info.model, count) else {
+        if count > 0 {
+            return Err(SensorError::Garbled {
+                device: dev,
+                detail: format!(
+                    "{count} records do not fit the {}'s 256 pages",
+                    info.model.name()
+                ),
+            });
+        }
         return Err(SensorError::NoData {
             device: dev,
             detail: format!("the {} holds no records", info.model.name()),
+            fix: "start logging on the device (its own software or button) with a short interval"
+                .into(),
         });
     };
     port.write_all(&request(info.station, 0x02, page))?;

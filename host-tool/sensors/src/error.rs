@@ -29,8 +29,13 @@ pub enum SensorError {
     Nut { device: String, code: String },
     /// The node is not the kind of device we expected (e.g. ENOTTY from a hidraw ioctl).
     WrongDevice { device: String, detail: String },
-    /// The device answered but holds nothing usable (an Elitech logger that is not recording).
-    NoData { device: String, detail: String },
+    /// The device answered but holds nothing usable (an Elitech logger that is not recording);
+    /// `fix` says what would give it something to report.
+    NoData {
+        device: String,
+        detail: String,
+        fix: String,
+    },
     /// Any other I/O error.
     Io { device: String, detail: String },
 }
@@ -129,7 +134,7 @@ impl SensorError {
                 _ => "see upsd's log (journalctl -u nut-server)".into(),
             },
             Self::WrongDevice { .. } => "point the option at the right node; `tessera sensors` without options scans for devices".into(),
-            Self::NoData { .. } => "start logging on the device (its own software or button) with a short interval".into(),
+            Self::NoData { fix, .. } => fix.clone(),
             Self::Io { .. } => "check `dmesg` and the device's permissions".into(),
         }
     }

@@ -2,14 +2,18 @@
 //! for node_exporter's textfile collector.
 //!
 //! Each scrape reads the sensors afresh, so a broken sensor shows up as `tessera_sensor_up 0` and
-//! the others keep flowing. One request at a time, each bounded (8 KiB head, 5 s to send it): the
-//! exporter must never grow or hang because of a client.
+//! the others keep flowing. Each connection gets a thread (at most MAX_CLIENTS, beyond that 503) so
+//! a client that sends nothing cannot stall Prometheus; requests are bounded (8 KiB head, 5 s to
+//! send it); the sensors themselves are read by one scrape at a time, because two sessions on one
+//! serial logger would interleave. The exporter must never grow or hang because of a client.
 
 use crate::prometheus::Exposition;
 use crate::{collect, Config};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Where `serve` listens by default (nut_exporter's port, loopback only).
@@ -49,7 +53,7 @@ fn respond(stream: &mut TcpStream, status: &str, ctype: &str, body: &str, head_o
 }
 
 /// Answers one connection.
-pub fn handle(mut stream: TcpStream, cfg: &Config) {
+pub fn handle(mut stream: TcpStream, cfg: &Config, sensors: &Mutex<()>) {
     let Some((method, path)) = read_head(&mut stream) else {
         respond(
             &mut stream,
@@ -73,7 +77,11 @@ pub fn handle(mut stream: TcpStream, cfg: &Config) {
     }
     match path.split('?').next().unwrap_or("") {
         "/metrics" => {
-            let body = Exposition::of(&collect(cfg)).render(false);
+            let results = {
+                let _one_scrape_at_a_time = sensors.lock().unwrap_or_else(|p| p.into_inner());
+                collect(cfg)
+            };
+            let body = Exposition::of(&results).render(false);
             respond(
                 &mut stream,
                 "200 OK",
@@ -99,26 +107,49 @@ pub fn handle(mut stream: TcpStream, cfg: &Config) {
     }
 }
 
+/// Most connections handled at once.
+pub const MAX_CLIENTS: usize = 8;
+
 /// Serves until the listener fails, or after `max_requests` connections when given.
 pub fn serve(
     listener: &TcpListener,
     cfg: &Config,
     max_requests: Option<usize>,
 ) -> std::io::Result<()> {
-    let mut served = 0usize;
-    for stream in listener.incoming() {
-        match stream {
-            Ok(s) => handle(s, cfg),
-            // A client that vanished between SYN and accept is not our problem.
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => continue,
-            Err(e) => return Err(e),
+    let sensors = Mutex::new(());
+    let busy = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let mut served = 0usize;
+        for stream in listener.incoming() {
+            let mut stream = match stream {
+                Ok(s) => s,
+                // A client that vanished between SYN and accept is not our problem.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => continue,
+                Err(e) => return Err(e),
+            };
+            if busy.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
+                busy.fetch_sub(1, Ordering::SeqCst);
+                respond(
+                    &mut stream,
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "too many clients\n",
+                    false,
+                );
+            } else {
+                let (sensors, busy) = (&sensors, &busy);
+                scope.spawn(move || {
+                    handle(stream, cfg, sensors);
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+            served += 1;
+            if max_requests.is_some_and(|m| served >= m) {
+                break;
+            }
         }
-        served += 1;
-        if max_requests.is_some_and(|m| served >= m) {
-            break;
-        }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Writes `tessera_sensors.prom` in `dir` atomically: a temp file in the same directory, fsync,

@@ -201,10 +201,15 @@ fn cyberpower_reports_decode_to_nut_variables() {
     dedup.sort();
     dedup.dedup();
     assert_eq!(dedup.len(), asked.len(), "{asked:?}");
-    assert!(
-        asked.iter().all(|(k, _)| *k == ReportKind::Feature),
-        "Feature reports first, like NUT"
-    );
+    // Feature reports first, like NUT; an Input report only where the Feature one was refused.
+    assert_eq!(asked[0].0, ReportKind::Feature);
+    let answered: Vec<u8> = reports.keys().copied().collect();
+    for (kind, id) in &asked {
+        assert!(
+            *kind == ReportKind::Feature || !answered.contains(id),
+            "{asked:?}"
+        );
+    }
 }
 
 fn eaton_reports(d: &Descriptor, status: &[(&str, u32)]) -> HashMap<u8, Vec<u8>> {
@@ -487,4 +492,120 @@ proptest! {
             let _ = power::decode(&d, &Identity::default(), &mut fetch);
         }
     }
+}
+
+const CIRCUITPYTHON: &str = include_str!("fixtures/hid/circuitpython-power-device.hex");
+
+#[test]
+fn diy_power_device_matches_its_documented_layout() {
+    let bytes = hex(CIRCUITPYTHON);
+    assert_eq!(bytes.len(), 194);
+    let d = parse(&bytes).unwrap();
+    // The project's notes: input report lengths 1, 2, 2 bytes for reports 12, 13, 7.
+    assert_eq!(d.report_len(ReportKind::Input, 12), Some(2));
+    assert_eq!(d.report_len(ReportKind::Input, 13), Some(3));
+    assert_eq!(d.report_len(ReportKind::Input, 7), Some(3));
+    let documented = [
+        ("Charging", 0),
+        ("Discharging", 1),
+        ("ACPresent", 2),
+        ("BatteryPresent", 3),
+        ("BelowRemainingCapacityLimit", 4),
+        ("RemainingTimeLimitExpired", 5),
+        ("NeedReplacement", 6),
+        ("VoltageNotRegulated", 7),
+        ("FullyCharged", 8),
+        ("FullyDischarged", 9),
+        ("ShutdownRequested", 10),
+        ("ShutdownImminent", 11),
+        ("CommunicationLost", 12),
+        ("Overload", 13),
+    ];
+    for (name, bit) in documented {
+        let f = field(
+            &d,
+            ReportKind::Input,
+            &format!("UPS.PowerSummary.PresentStatus.{name}"),
+        );
+        assert_eq!(
+            (f.report_id, f.bit_offset, f.bit_size),
+            (7, bit, 1),
+            "{name}"
+        );
+    }
+    // Its two documented status words.
+    let decode_with = |status: u16| {
+        let mut fetch = |_: ReportKind, id: u8, _: usize| {
+            Ok(match id {
+                12 => vec![12, 100],
+                13 => vec![13, 0x10, 0x0e], // 3600 s
+                7 => {
+                    let [lo, hi] = status.to_le_bytes();
+                    vec![7, lo, hi]
+                }
+                _ => {
+                    return Err(SensorError::Io {
+                        device: "x".into(),
+                        detail: "stall".into(),
+                    })
+                }
+            })
+        };
+        power::decode(&d, &Identity::default(), &mut fetch).unwrap()
+    };
+    let on_line = decode_with(0x010C);
+    assert_eq!(
+        on_line["ups.status"], "OL",
+        "on line and fully charged: no CHRG"
+    );
+    assert_eq!(
+        (
+            on_line["battery.charge"].as_str(),
+            on_line["battery.runtime"].as_str()
+        ),
+        ("100", "3600")
+    );
+    assert_eq!(decode_with(0x000A)["ups.status"], "OB DISCHRG");
+    assert_eq!(
+        decode_with(0x0801 | 0x0004)["ups.status"],
+        "OL LB",
+        "ShutdownImminent is LB; charging at 100 % is not CHRG"
+    );
+    assert_eq!(
+        decode_with(0x0801 | 0x0004)["ups.alarm"],
+        "Shutdown imminent!"
+    );
+}
+
+#[test]
+fn input_report_is_the_fallback_when_the_feature_report_is_refused() {
+    // The DIY device declares every value as Feature and Input; refuse all Feature reports.
+    let d = parse(&hex(CIRCUITPYTHON)).unwrap();
+    let mut kinds = Vec::new();
+    let mut fetch = |kind: ReportKind, id: u8, _: usize| {
+        kinds.push(kind);
+        match (kind, id) {
+            (ReportKind::Feature, _) => Err(SensorError::Io {
+                device: "x".into(),
+                detail: "stall".into(),
+            }),
+            (_, 12) => Ok(vec![12, 55]),
+            (_, 13) => Ok(vec![13, 0x2c, 0x01]),
+            (_, 7) => Ok(vec![7, 0x0A, 0x00]),
+            _ => Err(SensorError::Io {
+                device: "x".into(),
+                detail: "stall".into(),
+            }),
+        }
+    };
+    let vars = power::decode(&d, &Identity::default(), &mut fetch).unwrap();
+    assert_eq!(
+        (
+            vars["battery.charge"].as_str(),
+            vars["battery.runtime"].as_str()
+        ),
+        ("55", "300")
+    );
+    assert_eq!(vars["ups.status"], "OB DISCHRG");
+    assert!(kinds.contains(&ReportKind::Feature) && kinds.contains(&ReportKind::Input));
 }

@@ -218,9 +218,17 @@ fn exporter_scraped_over_http_keeps_serving_around_broken_sensors() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let server =
-        std::thread::spawn(move || tessera_sensors::exporter::serve(&listener, &cfg, Some(3)));
+        std::thread::spawn(move || tessera_sensors::exporter::serve(&listener, &cfg, Some(4)));
 
+    // A client that connects and says nothing must not hold up the scrape behind it.
+    let idle = std::net::TcpStream::connect(addr).unwrap();
+    let start = std::time::Instant::now();
     let (head, body) = http_get(addr, "/metrics");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(3),
+        "scrape waited for the idle client"
+    );
+    drop(idle);
     assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
     assert!(
         head.contains("Content-Type: text/plain; version=0.0.4"),
@@ -424,6 +432,15 @@ fn table_watch_json_and_usage_errors() {
         .find(|s| s["id"] == "28-000000000bad")
         .unwrap();
     assert_eq!(bad["error"]["kind"], "garbled");
+
+    let (_, out, _) = run(&[
+        "--sysfs", &sys, "--dev", &dev, "--json", "--watch", "1", "--count", "2",
+    ]);
+    let rounds: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rounds.len(), 2, "one JSON array per line and round: {out}");
 
     let empty = tempfile::tempdir().unwrap();
     let e = empty.path().display().to_string();

@@ -257,3 +257,114 @@ fn nothing_listening_gives_connect_failed_with_hint() {
         "{line}"
     );
 }
+
+/// A fake server on loopback that runs `behave` on the accepted connection.
+fn fake_server(behave: impl FnOnce(TcpStream) + Send + 'static) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((s, _)) = listener.accept() {
+            behave(s);
+        }
+    });
+    port
+}
+
+#[test]
+fn silent_server_times_out_within_the_timeout() {
+    let port = fake_server(|s| {
+        std::thread::sleep(Duration::from_secs(5));
+        drop(s);
+    });
+    let mut s = server(port);
+    s.timeout = Duration::from_millis(500);
+    let start = std::time::Instant::now();
+    let r = s.read();
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        matches!(&r[0].outcome, Outcome::Error(SensorError::Timeout { .. })),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_server_that_is_not_upsd_is_garbled() {
+    let port = fake_server(|mut s| {
+        let mut buf = [0u8; 64];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+    });
+    let r = server(port).read();
+    match &r[0].outcome {
+        Outcome::Error(e @ SensorError::Garbled { .. }) => {
+            assert!(e.to_string().contains("BEGIN LIST UPS"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_endless_line_is_cut_off_at_the_limit() {
+    let port = fake_server(|mut s| {
+        let mut buf = [0u8; 64];
+        let _ = s.read(&mut buf);
+        let junk = vec![b'A'; 1 << 16];
+        for _ in 0..64 {
+            if s.write_all(&junk).is_err() {
+                break;
+            }
+        }
+    });
+    let r = server(port).read();
+    match &r[0].outcome {
+        Outcome::Error(e @ SensorError::Garbled { .. }) => {
+            assert!(e.to_string().contains("longer than 4096"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn power_failure_shows_up_as_on_battery_and_low_battery() {
+    let upsd = Upsd::start("eaton3s", EATON_3S);
+    // The 3S loses mains: dummy-ups re-reads its .dev when the file changes.
+    let dev = upsd.path().join("etc/eaton3s.dev");
+    let failing = EATON_3S
+        .replace("ups.status: OL CHRG", "ups.status: OB DISCHRG LB")
+        .replace("battery.charge: 100", "battery.charge: 18");
+    std::fs::write(&dev, failing).unwrap();
+    let s = server(upsd.port);
+    let mut ups = None;
+    wait_for(
+        || {
+            let r = s.read();
+            if let Outcome::Ups(u) = &r[0].outcome {
+                if u.status.on_battery {
+                    ups = Some(u.clone());
+                    return true;
+                }
+            }
+            false
+        },
+        "the on-battery status to reach upsd",
+    );
+    let ups = ups.unwrap();
+    assert!(
+        ups.status.on_battery
+            && ups.status.discharging
+            && ups.status.low_battery
+            && !ups.status.on_line
+    );
+    assert_eq!(ups.vars["battery.charge"], "18");
+    let r = s.read();
+    let text = tessera_sensors::prometheus::Exposition::of(&r).render(false);
+    let sensor = format!("eaton3s@127.0.0.1:{}", upsd.port);
+    for (flag, v) in [("OL", 0), ("OB", 1), ("LB", 1), ("DISCHRG", 1), ("CHRG", 0)] {
+        let line = format!("network_ups_tools_ups_status{{ups=\"eaton3s\",sensor=\"{sensor}\",flag=\"{flag}\"}} {v}\n");
+        assert!(text.contains(&line), "{line} in\n{text}");
+    }
+}

@@ -3,10 +3,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tessera_sensors::elitech::{checksum, last_page, parse_devinfo, parse_header, parse_page, Model, DEVINFO_LEN, HEADER_LEN};
+use tessera_sensors::elitech::{
+    checksum, last_page, parse_devinfo, parse_header, parse_page, Model, DEVINFO_LEN, HEADER_LEN,
+};
 
 fuzz_target!(|data: &[u8]| {
-    let ok_frame = |b: &[u8]| b.first() == Some(&0x55) && b.last() == Some(&checksum(&b[..b.len() - 1]));
+    let ok_frame =
+        |b: &[u8]| b.first() == Some(&0x55) && b.last() == Some(&checksum(&b[..b.len() - 1]));
     if let Ok(info) = parse_devinfo(data) {
         assert!(data.len() == DEVINFO_LEN && ok_frame(data));
         let _ = last_page(info.model, info.record_count);

@@ -8,13 +8,19 @@ use tessera_sensors::hid::power::{decode, Identity};
 
 fuzz_target!(|data: &[u8]| {
     // First byte splits the input: descriptor, then the bytes every report read returns.
-    let Some((&split, rest)) = data.split_first() else { return };
+    let Some((&split, rest)) = data.split_first() else {
+        return;
+    };
     let at = (split as usize * rest.len()) / 256;
     let (desc, report) = rest.split_at(at);
     if let Ok(d) = parse(desc) {
         for f in &d.fields {
-            let len = d.report_len(f.kind, f.report_id).expect("field without report");
-            assert!((f.bit_offset + f.bit_size) as usize <= (len - usize::from(d.uses_report_ids)) * 8);
+            let len = d
+                .report_len(f.kind, f.report_id)
+                .expect("field without report");
+            assert!(
+                (f.bit_offset + f.bit_size) as usize <= (len - usize::from(d.uses_report_ids)) * 8
+            );
             let _ = f.value(report);
         }
         let mut fetch = |_: ReportKind, id: u8, _: usize| {
@@ -24,6 +30,13 @@ fuzz_target!(|data: &[u8]| {
             }
             Ok(v)
         };
-        let _ = decode(&d, &Identity { vendor: 0x0463, ..Default::default() }, &mut fetch);
+        let _ = decode(
+            &d,
+            &Identity {
+                vendor: 0x0463,
+                ..Default::default()
+            },
+            &mut fetch,
+        );
     }
 });

@@ -79,6 +79,8 @@ const HIDRAW: u8 = b'H';
 
 /// A hidraw ioctl whose opcode carries the buffer length.
 struct Report<'a> {
+    /// Read for the string ioctls (NAME, UNIQ), ReadWrite for the report ioctls.
+    direction: Direction,
     number: u8,
     buf: &'a mut [u8],
 }
@@ -89,7 +91,7 @@ unsafe impl Ioctl for Report<'_> {
     type Output = usize;
     const IS_MUTATING: bool = true;
     fn opcode(&self) -> Opcode {
-        opcode::from_components(Direction::ReadWrite, HIDRAW, self.number, self.buf.len())
+        opcode::from_components(self.direction, HIDRAW, self.number, self.buf.len())
     }
     fn as_ptr(&mut self) -> *mut c_void {
         self.buf.as_mut_ptr().cast()
@@ -185,6 +187,7 @@ impl Hidraw {
             ioctl::ioctl(
                 &self.file,
                 Report {
+                    direction: Direction::Read,
                     number,
                     buf: &mut buf,
                 },
@@ -216,12 +219,21 @@ impl Hidraw {
             ioctl::ioctl(
                 &self.file,
                 Report {
+                    direction: Direction::ReadWrite,
                     number,
                     buf: &mut buf,
                 },
             )
         }
-        .map_err(|e| self.err(e))?;
+        .map_err(|e| match e {
+            // usbhid reports a gone device as ENODEV/ESHUTDOWN; EIO here is the device refusing
+            // this one report (uhid answers a refused GET_REPORT so), not an unplug.
+            rustix::io::Errno::IO => SensorError::Io {
+                device: self.path.clone(),
+                detail: format!("report 0x{id:02x} refused (EIO)"),
+            },
+            other => self.err(other),
+        })?;
         buf.truncate(n.min(len));
         Ok(buf)
     }

@@ -47,21 +47,41 @@ fn read_ups_inner(node: &Path) -> Result<Ups, SensorError> {
         name: dev.name(),
         serial: dev.uniq(),
     };
-    let mut fetch = |kind: ReportKind, id: u8, len: usize| match kind {
-        ReportKind::Feature => dev.get_report(true, id, len),
-        ReportKind::Input => dev.get_report(false, id, len),
-        ReportKind::Output => Err(SensorError::WrongDevice {
-            device: shown.clone(),
-            detail: "output report".into(),
-        }),
+    // Whether any report failed: then the device may be on its way out (see below).
+    let refused = std::cell::Cell::new(false);
+    let mut fetch = |kind: ReportKind, id: u8, len: usize| {
+        let r = match kind {
+            ReportKind::Feature => dev.get_report(true, id, len),
+            ReportKind::Input => dev.get_report(false, id, len),
+            ReportKind::Output => Err(SensorError::WrongDevice {
+                device: shown.clone(),
+                detail: "output report".into(),
+            }),
+        };
+        if r.is_err() {
+            refused.set(true);
+        }
+        r
     };
-    let vars = power::decode(&desc, &ident, &mut fetch).map_err(|e| match e {
-        SensorError::NoData { detail, .. } => SensorError::NoData {
-            device: shown.clone(),
-            detail,
-        },
-        other => other,
-    })?;
+    let decoded = power::decode(&desc, &ident, &mut fetch);
+    if refused.get() {
+        // A device destroyed mid-read first fails the pending and following reports with EIO
+        // and only a moment later disappears; ask again so a half-read unplugged UPS is reported
+        // as unplugged rather than as a UPS with values missing.
+        std::thread::sleep(Duration::from_millis(200));
+        dev.info()?;
+    }
+    let vars = match decoded {
+        Ok(v) => v,
+        Err(SensorError::NoData { detail, fix, .. }) => {
+            return Err(SensorError::NoData {
+                device: shown,
+                detail,
+                fix,
+            })
+        }
+        Err(e) => return Err(e),
+    };
     let name = node
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

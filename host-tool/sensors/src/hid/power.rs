@@ -219,19 +219,23 @@ const BITS: &[&str] = &[
     "FullyCharged",
 ];
 
-/// The field for the first suffix that matches; Feature before Input (NUT reads Feature by default).
-fn find<'a>(d: &'a Descriptor, paths: &[String], suffixes: &[&str]) -> Option<&'a Field> {
+/// Fields matching the suffixes, best first: by suffix order, then Feature before Input (NUT
+/// reads Feature reports by default; the Input copy is the fallback when the Feature one fails).
+fn candidates<'a>(d: &'a Descriptor, paths: &[String], suffixes: &[&str]) -> Vec<&'a Field> {
+    let mut out = Vec::new();
     for suffix in suffixes {
+        let dotted = format!(".{suffix}");
         for kind in [ReportKind::Feature, ReportKind::Input] {
-            let hit = d.fields.iter().zip(paths).find(|(f, p)| {
-                f.kind == kind && (p.as_str() == *suffix || p.ends_with(&format!(".{suffix}")))
-            });
+            let hit =
+                d.fields.iter().zip(paths).find(|(f, p)| {
+                    f.kind == kind && (p.as_str() == *suffix || p.ends_with(&dotted))
+                });
             if let Some((f, _)) = hit {
-                return Some(f);
+                out.push(f);
             }
         }
     }
-    None
+    out
 }
 
 /// Fetches a report: `(kind, id, length in bytes including the ID byte)` to the report's bytes.
@@ -244,6 +248,16 @@ struct Reader<'a, 'b> {
 }
 
 impl Reader<'_, '_> {
+    /// The first candidate that yields a value.
+    fn first(&mut self, fields: &[&Field]) -> Result<Option<f64>, SensorError> {
+        for f in fields {
+            if let Some(v) = self.value(f)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
     /// The field's physical value. Errors that mean the device is gone abort the whole read;
     /// a report the device refuses (a stall) only loses that value.
     fn value(&mut self, f: &Field) -> Result<Option<f64>, SensorError> {
@@ -318,11 +332,9 @@ pub fn decode(
         if *var == "battery.voltage" && ident.vendor == EATON_VENDOR {
             suffixes.retain(|s| *s != "PowerSummary.Voltage");
         }
-        if let Some(f) = find(d, &paths, &suffixes) {
-            if let Some(v) = r.value(f)? {
-                if let Some(s) = format(v, *fmt) {
-                    vars.insert(var.to_string(), s);
-                }
+        if let Some(v) = r.first(&candidates(d, &paths, &suffixes))? {
+            if let Some(s) = format(v, *fmt) {
+                vars.insert(var.to_string(), s);
             }
         }
     }
@@ -333,16 +345,15 @@ pub fn decode(
             format!("PresentStatus.{bit}"),
         ];
         let suffixes: Vec<&str> = suffixes.iter().map(String::as_str).collect();
-        if let Some(f) = find(d, &paths, &suffixes) {
-            if let Some(v) = r.value(f)? {
-                bits.insert(bit, v != 0.0);
-            }
+        if let Some(v) = r.first(&candidates(d, &paths, &suffixes))? {
+            bits.insert(bit, v != 0.0);
         }
     }
     if vars.is_empty() && bits.is_empty() {
         return Err(SensorError::NoData {
             device: String::new(),
-            detail: "the device answered no UPS report (is it a UPS?)".into(),
+            detail: "the device answered no UPS report".into(),
+            fix: "check that no NUT driver or other program holds the UPS, then replug it".into(),
         });
     }
     let bit = |name: &str| bits.get(name).copied();

@@ -84,7 +84,14 @@ fn exchange(
     let mut out = Vec::new();
     for i in 0..reports {
         let mut buf = [0u8; 64];
-        match dev.read_timeout(&mut buf, timeout) {
+        // A second report follows the first at once when there is one; do not wait the full
+        // timeout for it on every read of a one-probe stick.
+        let wait = if i == 0 {
+            timeout
+        } else {
+            timeout.min(Duration::from_millis(300))
+        };
+        match dev.read_timeout(&mut buf, wait) {
             Ok(n) => out.extend_from_slice(&buf[..n.min(8)]),
             // The second report only exists on sticks with two probes.
             Err(SensorError::Timeout { .. }) if i > 0 => break,
