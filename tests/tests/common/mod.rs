@@ -191,3 +191,90 @@ pub fn disabled_agent_typed(arch: Arch, name: &str) {
         "{line}"
     );
 }
+
+/// A token made for another host (its own host id, boot id and ephemeral key), signed by an admin the
+/// guest does authorize, replayed at the guest: the agent must refuse it and the root stay locked;
+/// the admin's own token for this host then unlocks.
+pub fn other_host_refused(arch: Arch, name: &str) {
+    use std::io::{Read, Write};
+    use tessera_core::agent::{Agent, AgentConfig};
+    use tessera_core::message::{VolumeInfo, VolumeState};
+    use tessera_core::testkit;
+
+    let s = ok(Scenario::new(name, arch, Flavor::InitramfsTools));
+    let keys = ok(shared_keys());
+    let root = ok(s.root_image());
+    let conf = agent_conf(
+        HOST_ID,
+        Some(arch.console()),
+        &[("cryptroot", &root)],
+        "keyscript",
+    );
+    let mut files = ok(tessera_files(arch, &keys, conf));
+    // Authorize the core's published test admin too: the refusal must come from the host binding.
+    let mut line = [0u8; tessera_core::authorized_keys::ENCODED_LEN];
+    let test_admin = tessera_core::authorized_keys::encode(
+        &testkit::public_key(&testkit::ADMIN_SEED),
+        &mut line,
+    );
+    for (n, bytes) in files.files.iter_mut() {
+        if n == "authorized_keys" {
+            bytes.extend_from_slice(format!("{test_admin} tessera-testkit\n").as_bytes());
+        }
+    }
+    let initrd = ok(s.initrd(&[&root], Some(files)));
+    let mut m = ok(s.boot(&initrd, &[&root], Nic::User, ""));
+    ok(m.wait_for(&format!("{PROMPT} cryptroot"), PROMPT_WAIT));
+    ok(m.wait_port_answers(Duration::from_secs(120)));
+
+    // The other host: same volume name and secret, its own id and boot.
+    let mut admins = heapless::Vec::new();
+    let _ = admins.push(testkit::public_key(&testkit::ADMIN_SEED));
+    let mut volumes = heapless::Vec::new();
+    let _ = volumes.push(VolumeInfo {
+        name: testkit::name("cryptroot"),
+        state: VolumeState::Waiting,
+    });
+    let other = Agent::new(AgentConfig {
+        host_key: [0x77; 32],
+        host_id: testkit::name("other-host"),
+        boot_id: [0x88; 16],
+        ephemeral_secret: [0x99; 32],
+        admins,
+        volumes,
+    });
+    let mut challenge = [0u8; 2048];
+    let n = other
+        .write_challenge(&mut challenge)
+        .expect("the other host's challenge");
+    let mut token = [0u8; 2048];
+    let vol = testkit::name("cryptroot");
+    let secrets: [(&tessera_core::name::Name, &[u8]); 1] = [(&vol, PASSPHRASE.as_bytes())];
+    let t = testkit::unlock_frame(&challenge[..n], &testkit::ADMIN_SEED, &secrets, &mut token)
+        .expect("a token for the other host");
+
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", m.port.unwrap()))
+        .expect("connecting to the agent");
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut first = [0u8; 2048];
+    let _ = conn.read(&mut first);
+    conn.write_all(&token[..t]).expect("sending the token");
+    let mut answer = Vec::new();
+    let _ = conn.take(4096).read_to_end(&mut answer);
+    ok(m.assert_absent(MARKER, Duration::from_secs(10)));
+    assert!(
+        !m.transcript().contains("bad password"),
+        "the other host's secret reached cryptsetup"
+    );
+
+    let run = ok(unlock(
+        &keys,
+        &Target::Tcp(m.port.unwrap()),
+        &format!("{PASSPHRASE}\n"),
+        &["--wait", "60"],
+        TOOL_WAIT,
+    ));
+    tool_ok(&run, &m);
+    let line = ok(m.expect_unlocked(UNLOCK_WAIT));
+    assert_clean_unlock(&line, "cryptroot,");
+}
