@@ -40,7 +40,9 @@ install() {
         chmod 0600 "$initdir$f"
     done
     chmod 0700 "$initdir/etc/tessera"
-    inst_multiple busybox awk sed cat sleep
+    # The agent tests each secret with `cryptsetup open --test-passphrase` before handing it on;
+    # systemd-cryptsetup alone does not bring the binary.
+    inst_multiple cryptsetup busybox awk sed cat sleep
     inst_simple /usr/lib/systemd/systemd-reply-password
     inst_script "$moddir/tessera-network.sh" /usr/lib/tessera/tessera-network.sh
     inst_script "$moddir/tessera-askpassword.sh" /usr/lib/tessera/tessera-askpassword.sh
