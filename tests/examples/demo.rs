@@ -72,6 +72,10 @@ fn run() -> tessera_e2e::error::Result<()> {
         &format!("unlocked over the network; the server says: {line}"),
     );
     drop(m);
+    let _ = std::fs::rename(
+        s.work.join("console.log"),
+        s.work.join("console-network.log"),
+    );
 
     say(
         t0,

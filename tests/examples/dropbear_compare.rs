@@ -248,7 +248,7 @@ fn bench() -> Result<()> {
         Ok(_) => (|| {
             let ts = Scenario::new("bench-tessera", Arch::Amd64, Flavor::InitramfsTools)?;
             let keys = shared_keys()?;
-            let conf = agent_conf("bench", None, &[("cryptroot", &root)], "keyscript");
+            let conf = agent_conf("bench", Some("ttyS0"), &[("cryptroot", &root)], "keyscript");
             let files = tessera_files(Arch::Amd64, &keys, conf)?;
             let size = sizes(&ts.initrd(&[&root], Some(files.clone()))?)?;
             let initrd = ts.initrd_with(&[&root], Some(files), probe())?;
