@@ -17,6 +17,10 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "protocol core for bare metal (thumbv7em-none-eabihf: no std, no alloc)"
 cargo build --quiet -p tessera-core --target thumbv7em-none-eabihf
 
+step "protocol vectors re-derived by an independent Python implementation"
+python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography
+python3 agent/core/tests/vectors_independent.py
+
 step "static agents (x86_64 and aarch64 musl) for the boot tests"
 scripts/build-agents.sh
 

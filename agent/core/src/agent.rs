@@ -20,7 +20,8 @@ use zeroize::Zeroize;
 
 use crate::frame::{Decoder, Step};
 use crate::limits::{
-    HASH_LEN, MAX_ADMINS, MAX_PAYLOAD, MAX_TOKENS_PER_CHALLENGE, MAX_VOLUMES, PROTOCOL_VERSION,
+    AEAD_TAG_LEN, HASH_LEN, MAX_ADMINS, MAX_PAYLOAD, MAX_TOKENS_PER_CHALLENGE, MAX_VOLUMES,
+    PROTOCOL_VERSION,
 };
 use crate::message::{
     split_signed, BootId, Challenge, ChallengeBody, Key, Message, Outcome, Refusal, ResultBody,
@@ -41,7 +42,10 @@ pub struct AgentConfig {
     pub host_id: Name,
     /// 16 random bytes drawn once at agent start.
     pub boot_id: BootId,
-    /// 32 fresh random bytes: the X25519 secret of this challenge. Never reuse across boots.
+    /// 32 fresh random bytes: the X25519 secret of this challenge. Draw new ones for every
+    /// `Agent`, never only once per boot: two agents with the same boot id, key and volume states
+    /// make the same challenge, so a token used on one would be accepted again by the other
+    /// (each agent remembers only its own tokens).
     pub ephemeral_secret: Key,
     /// ed25519 public keys of the admins whose tokens are accepted.
     pub admins: Vec<Key, MAX_ADMINS>,
@@ -236,6 +240,14 @@ impl Agent {
         self.decoder.reset();
     }
 
+    /// Whether a frame has started and not ended: on a console, call [`Self::reset_input`] when
+    /// this stays true with the line quiet for about a second (see [`Decoder::in_frame`]).
+    ///
+    /// [`Decoder::in_frame`]: crate::frame::Decoder::in_frame
+    pub fn in_frame(&self) -> bool {
+        self.decoder.in_frame()
+    }
+
     /// Takes bytes from the connection; returns how many were used and what to do next.
     ///
     /// Call again with the unused rest until [`AgentEvent::NeedMore`]. Only `NeedMore` and
@@ -293,16 +305,34 @@ impl Agent {
         if self.used_tokens.contains(&token_hash) || self.used_tokens.is_full() {
             return Some(self.refuse(token_hash, Refusal::Replayed));
         }
-        match self.verify(payload, &unlock) {
-            Ok(volumes) => {
+        // The secrets are opened straight into `self.pending`, never moved afterwards: a move is
+        // a copy that zeroize-on-drop cannot reach.
+        self.pending = Pending::Accepted {
+            token_hash,
+            volumes: Vec::new(),
+        };
+        let checked = match &mut self.pending {
+            Pending::Accepted { volumes, .. } => verify(
+                Checks {
+                    challenge: &self.challenge,
+                    challenge_hash: &self.challenge_hash,
+                    ephemeral: &self.ephemeral,
+                    admins: &self.admins,
+                },
+                payload,
+                &unlock,
+                volumes,
+            ),
+            _ => Err(Refusal::Malformed),
+        };
+        match checked {
+            Ok(()) => {
                 let _ = self.used_tokens.push(token_hash);
-                let admin = unlock.body.admin_key;
-                self.pending = Pending::Accepted {
-                    token_hash,
-                    volumes,
-                };
-                Some(AgentEvent::Unlock { admin })
+                Some(AgentEvent::Unlock {
+                    admin: unlock.body.admin_key,
+                })
             }
+            // Replacing the pending token drops (and wipes) whatever secret was opened.
             Err(reason) => Some(self.refuse(token_hash, reason)),
         }
     }
@@ -310,71 +340,6 @@ impl Agent {
     fn refuse(&mut self, token_hash: [u8; HASH_LEN], reason: Refusal) -> AgentEvent<'static> {
         self.pending = Pending::Refused { token_hash, reason };
         AgentEvent::Refused(reason)
-    }
-
-    /// Checks a token in the order that gives the clearest reason; opens its secrets last.
-    fn verify(
-        &self,
-        payload: &[u8],
-        unlock: &Unlock,
-    ) -> Result<Vec<TokenVolume, MAX_VOLUMES>, Refusal> {
-        let body = &unlock.body;
-        let ours = &self.challenge.body;
-        for (i, v) in body.volumes.iter().enumerate() {
-            if body
-                .volumes
-                .iter()
-                .skip(i.saturating_add(1))
-                .any(|w| w.name == v.name)
-            {
-                return Err(Refusal::Malformed);
-            }
-        }
-        if body.host_id != ours.host_id {
-            return Err(Refusal::WrongHost);
-        }
-        if body.boot_id != ours.boot_id {
-            return Err(Refusal::StaleBoot);
-        }
-        if !self.admins.contains(&body.admin_key) {
-            return Err(Refusal::UnknownAdmin);
-        }
-        let (body_bytes, signature) = split_signed(payload).ok_or(Refusal::Malformed)?;
-        let mut msg = [0u8; transcript::MAX_UNLOCK_MESSAGE];
-        let n = transcript::unlock_message(&self.challenge_hash, body_bytes, &mut msg)
-            .ok_or(Refusal::Malformed)?;
-        if !sshsig::verify(&body.admin_key, msg.get(..n).unwrap_or(&[]), signature) {
-            return Err(Refusal::BadSignature);
-        }
-        let info = seal::info(&ours.host_id, &ours.boot_id, &self.challenge_hash);
-        let mut opener =
-            Opener::new(&self.ephemeral, &body.enc, &info).map_err(|_| Refusal::Undecryptable)?;
-        let mut out: Vec<TokenVolume, MAX_VOLUMES> = Vec::new();
-        for v in &body.volumes {
-            // Every secret is opened, in order, even for volumes that do not wait: the HPKE
-            // sequence number advances with each one.
-            let secret = opener
-                .open(&v.ciphertext, &seal::aad(&v.name))
-                .map_err(|_| Refusal::Undecryptable)?;
-            let waiting = ours
-                .volumes
-                .iter()
-                .any(|w| w.name == v.name && w.state == VolumeState::Waiting);
-            let slot = if waiting {
-                Slot::Open {
-                    secret,
-                    outcome: None,
-                }
-            } else {
-                Slot::NotWaiting
-            };
-            out.push(TokenVolume {
-                name: v.name.clone(),
-                slot,
-            })
-            .map_err(|_| Refusal::Malformed)?;
-        }
-        Ok(out)
     }
 
     /// The secrets of the verified token, for the caller to try (empty unless
@@ -465,4 +430,92 @@ impl Agent {
         self.pending = Pending::None;
         Ok(frame)
     }
+}
+
+/// What [`verify`] checks a token against: the parts of the [`Agent`] it only reads.
+struct Checks<'a> {
+    challenge: &'a Challenge,
+    challenge_hash: &'a [u8; HASH_LEN],
+    ephemeral: &'a Key,
+    admins: &'a [Key],
+}
+
+/// Checks a token in the order that gives the clearest reason; opens its secrets last, straight
+/// into `out` (the agent's pending token).
+fn verify(
+    checks: Checks<'_>,
+    payload: &[u8],
+    unlock: &Unlock,
+    out: &mut Vec<TokenVolume, MAX_VOLUMES>,
+) -> Result<(), Refusal> {
+    let body = &unlock.body;
+    let ours = &checks.challenge.body;
+    // docs/protocol.md: 1..=8 volumes, each ciphertext at least a tag long. The decoder
+    // enforces the upper bounds; a token outside the lower ones is malformed, not a token
+    // that merely fails to open.
+    if body.volumes.is_empty() {
+        return Err(Refusal::Malformed);
+    }
+    for (i, v) in body.volumes.iter().enumerate() {
+        if v.ciphertext.len() < AEAD_TAG_LEN {
+            return Err(Refusal::Malformed);
+        }
+        if body
+            .volumes
+            .iter()
+            .skip(i.saturating_add(1))
+            .any(|w| w.name == v.name)
+        {
+            return Err(Refusal::Malformed);
+        }
+    }
+    if body.host_id != ours.host_id {
+        return Err(Refusal::WrongHost);
+    }
+    if body.boot_id != ours.boot_id {
+        return Err(Refusal::StaleBoot);
+    }
+    if !checks.admins.contains(&body.admin_key) {
+        return Err(Refusal::UnknownAdmin);
+    }
+    let (body_bytes, signature) = split_signed(payload).ok_or(Refusal::Malformed)?;
+    let mut msg = [0u8; transcript::MAX_UNLOCK_MESSAGE];
+    let n = transcript::unlock_message(checks.challenge_hash, body_bytes, &mut msg)
+        .ok_or(Refusal::Malformed)?;
+    if !sshsig::verify(&body.admin_key, msg.get(..n).unwrap_or(&[]), signature) {
+        return Err(Refusal::BadSignature);
+    }
+    let info = seal::info(&ours.host_id, &ours.boot_id, checks.challenge_hash);
+    let mut opener =
+        Opener::new(checks.ephemeral, &body.enc, &info).map_err(|_| Refusal::Undecryptable)?;
+    for v in &body.volumes {
+        let waiting = ours
+            .volumes
+            .iter()
+            .any(|w| w.name == v.name && w.state == VolumeState::Waiting);
+        let slot = if waiting {
+            Slot::Open {
+                secret: Secret::empty(),
+                outcome: None,
+            }
+        } else {
+            Slot::NotWaiting
+        };
+        out.push(TokenVolume {
+            name: v.name.clone(),
+            slot,
+        })
+        .map_err(|_| Refusal::Malformed)?;
+        // Every secret is opened, in order, even for volumes that do not wait: the HPKE
+        // sequence number advances with each one. A discarded one is wiped where it lies.
+        let mut discard = Secret::empty();
+        let into = match out.last_mut().map(|t| &mut t.slot) {
+            Some(Slot::Open { secret, .. }) => secret,
+            _ => &mut discard,
+        };
+        opener
+            .open_into(&v.ciphertext, &seal::aad(&v.name), into)
+            .map_err(|_| Refusal::Undecryptable)?;
+    }
+    Ok(())
 }

@@ -3,8 +3,10 @@
 //!
 //! The agent reads the admins' keys from an OpenSSH `authorized_keys` file in the initramfs, and
 //! the host tool pins host keys in `known_hosts`-like lines; both need `ssh-ed25519 BASE64 comment`
-//! → 32-byte key and back. Options before the key type (`from="..." ssh-ed25519 ...`) are skipped,
-//! other key types are reported so the caller can say which lines it ignored. Bytes come from
+//! → 32-byte key and back. Options before the key type (`from="..." ssh-ed25519 ...`) are skipped
+//! as OpenSSH skips them (and not enforced: tessera has no `from=` or `expiry-time=`; a
+//! `cert-authority` line is ignored), other key types are reported so the caller can say which
+//! lines it ignored. Bytes come from
 //! files an attacker may have touched: this module must never panic.
 
 use core::fmt;
@@ -36,7 +38,8 @@ pub enum KeyLine<'a> {
         /// The rest of the line after the key, trimmed.
         comment: &'a [u8],
     },
-    /// A key of another type (ssh-rsa, ecdsa-...): tessera ignores it.
+    /// A key of another type (ssh-rsa, ecdsa-...), or a `cert-authority` key (it vouches only
+    /// for certificates): tessera ignores it.
     OtherKeyType,
 }
 
@@ -111,24 +114,82 @@ pub fn parse_line(line: &[u8]) -> Result<KeyLine<'_>, KeyLineError> {
     if line.is_empty() || line.first() == Some(&b'#') {
         return Ok(KeyLine::Blank);
     }
-    // The key type is the first field, or follows the options field. Options may hold quoted
-    // spaces, so look for the type as a field of its own anywhere in the line.
-    let mut rest = line;
-    loop {
-        let (f, after) = field(rest);
-        if f.is_empty() {
-            return Ok(KeyLine::OtherKeyType);
+    // As OpenSSH (auth2-pubkeyfile.c): the key type is the first field, or else the field right
+    // after the options, which may quote spaces. Never anywhere else: an RSA line's comment or
+    // a quoted `command="..."` must not smuggle in an ed25519 key nobody meant to authorize.
+    let (first, after) = field(line);
+    let (ty, after) = if first == KEY_TYPE {
+        (first, after)
+    } else {
+        match skip_options(line) {
+            // OpenSSH accepts only certificates under a `cert-authority` key, never the CA key
+            // itself; tessera has no certificates, so such a line authorizes nobody.
+            Some((options, _)) if is_cert_authority(options) => return Ok(KeyLine::OtherKeyType),
+            Some((_, rest)) => field(rest),
+            None => return Ok(KeyLine::OtherKeyType),
         }
-        if f == KEY_TYPE {
-            let (b64, comment) = field(after);
-            if b64.is_empty() {
-                return Err(KeyLineError::MissingKey);
-            }
-            let key = decode_blob(b64)?;
-            return Ok(KeyLine::Ed25519 { key, comment });
-        }
-        rest = after;
+    };
+    if ty != KEY_TYPE {
+        return Ok(KeyLine::OtherKeyType);
     }
+    let (b64, comment) = field(after);
+    if b64.is_empty() {
+        return Err(KeyLineError::MissingKey);
+    }
+    let key = decode_blob(b64)?;
+    Ok(KeyLine::Ed25519 { key, comment })
+}
+
+/// Whether an options field holds `cert-authority` (OpenSSH matches option names without case,
+/// by prefix; a longer name makes the line invalid there, so it is no plain key either).
+fn is_cert_authority(options: &[u8]) -> bool {
+    const CA: &[u8] = b"cert-authority";
+    let mut quoted = false;
+    let mut at_start = true;
+    let mut i = 0usize;
+    while let Some(&c) = options.get(i) {
+        if at_start
+            && !quoted
+            && options
+                .get(i..i.saturating_add(CA.len()))
+                .is_some_and(|o| o.eq_ignore_ascii_case(CA))
+        {
+            return true;
+        }
+        at_start = false;
+        if c == b'\\' && options.get(i.saturating_add(1)) == Some(&b'"') {
+            i = i.saturating_add(1);
+        } else if c == b'"' {
+            quoted = !quoted;
+        } else if c == b',' && !quoted {
+            at_start = true;
+        }
+        i = i.saturating_add(1);
+    }
+    false
+}
+
+/// The options field of `line` and the rest after it (OpenSSH's `sshkey_advance_past_options`:
+/// spaces inside double quotes do not end it, `\"` is a quote inside quotes); `None` if a quote
+/// is left open.
+fn skip_options(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut quoted = false;
+    let mut i = 0usize;
+    while let Some(&c) = line.get(i) {
+        if !quoted && (c == b' ' || c == b'\t') {
+            break;
+        }
+        if c == b'\\' && line.get(i.saturating_add(1)) == Some(&b'"') {
+            i = i.saturating_add(1);
+        } else if c == b'"' {
+            quoted = !quoted;
+        }
+        i = i.saturating_add(1);
+    }
+    if quoted {
+        return None;
+    }
+    line.split_at_checked(i)
 }
 
 fn decode_blob(b64: &[u8]) -> Result<[u8; KEY_LEN], KeyLineError> {
@@ -193,6 +254,57 @@ mod tests {
         assert_eq!(comment, b"admin@laptop");
         let mut out = [0u8; ENCODED_LEN];
         assert_eq!(encode(&key, &mut out), LINE.rsplit_once(' ').unwrap().0);
+    }
+
+    /// OpenSSH reads the key type as the first field, or as the field after the options (which
+    /// may quote spaces); a key anywhere else (a comment, a quoted option) is not the line's key.
+    #[test]
+    fn key_is_taken_only_where_openssh_takes_it() {
+        let mut a = [0u8; ENCODED_LEN];
+        let a = std::string::String::from(encode(&[0xAA; 32], &mut a));
+        let mut b = [0u8; ENCODED_LEN];
+        let b = std::string::String::from(encode(&[0xBB; 32], &mut b));
+        let rsa_with_comment = std::format!("ssh-rsa AAAAB3NzaC1yc2E rsa-key {a}");
+        assert_eq!(
+            parse_line(rsa_with_comment.as_bytes()),
+            Ok(KeyLine::OtherKeyType),
+            "an ed25519 key in the comment of an RSA line"
+        );
+        let quoted = std::format!("command=\"echo {a}\",no-pty {b} admin");
+        assert!(matches!(
+            parse_line(quoted.as_bytes()),
+            Ok(KeyLine::Ed25519 { key, comment }) if key == [0xBB; 32] && comment == b"admin"
+        ));
+        for ca in [
+            std::format!("cert-authority {b}"),
+            std::format!("restrict,CERT-AUTHORITY,from=\"10.0.0.1\" {b}"),
+        ] {
+            assert_eq!(
+                parse_line(ca.as_bytes()),
+                Ok(KeyLine::OtherKeyType),
+                "a CA key only vouches for certificates (tessera has none): {ca}"
+            );
+        }
+        let quoted_ca = std::format!("from=\"x,cert-authority\" {b}");
+        assert!(matches!(
+            parse_line(quoted_ca.as_bytes()),
+            Ok(KeyLine::Ed25519 { key, .. }) if key == [0xBB; 32]
+        ));
+        let escaped = std::format!("command=\"echo \\\" {a}\" {b}");
+        assert!(matches!(
+            parse_line(escaped.as_bytes()),
+            Ok(KeyLine::Ed25519 { key, .. }) if key == [0xBB; 32]
+        ));
+        let unterminated = std::format!("command=\"echo {b}");
+        assert_eq!(
+            parse_line(unterminated.as_bytes()),
+            Ok(KeyLine::OtherKeyType)
+        );
+        let comment_key = std::format!("{b} laptop {a}");
+        assert!(matches!(
+            parse_line(comment_key.as_bytes()),
+            Ok(KeyLine::Ed25519 { key, .. }) if key == [0xBB; 32]
+        ));
     }
 
     #[test]

@@ -31,7 +31,8 @@ use crate::transcript::{self, CHALLENGE_CONTEXT, MAX_UNLOCK_MESSAGE, RESULT_CONT
 pub enum HostKeyCheck {
     /// Accept only this ed25519 host key (from known_hosts or flash time).
     Pinned(Key),
-    /// Accept any correctly self-signed challenge and report its key for pinning.
+    /// Accept any correctly self-signed challenge and report its key for pinning; later
+    /// challenges of the same [`Client`] must carry that same key.
     FirstUse,
 }
 
@@ -40,7 +41,9 @@ pub enum HostKeyCheck {
 pub enum ClientEvent<'a> {
     /// All input was used; read more bytes and call `process` again.
     NeedMore,
-    /// Console text from the line (boot messages, prompts): show it if you like.
+    /// Console text from the line (boot messages, prompts): show it if you like. Raw bytes
+    /// from the host, unlike names in signed messages: strip control bytes (ESC sequences can
+    /// rewrite the admin's terminal) before printing.
     Text(&'a [u8]),
     /// A damaged frame was dropped; carry on (a hello asks again).
     BadFrame(FrameError),
@@ -223,6 +226,14 @@ impl Client {
         self.decoder.reset();
     }
 
+    /// Whether a frame has started and not ended: on a console, call [`Self::reset_input`] when
+    /// this stays true with the line quiet for about a second (see [`Decoder::in_frame`]).
+    ///
+    /// [`Decoder::in_frame`]: crate::frame::Decoder::in_frame
+    pub fn in_frame(&self) -> bool {
+        self.decoder.in_frame()
+    }
+
     /// Takes bytes from the connection; returns how many were used and what to do next.
     ///
     /// Call again with the unused rest until [`ClientEvent::NeedMore`].
@@ -296,6 +307,16 @@ impl Client {
     }
 
     fn on_challenge(&mut self, payload: &[u8], c: Challenge) -> Result<Handled, ClientError> {
+        // The same challenge again (a resend, a duplicated frame) after a token was prepared
+        // changes nothing: keep the token, or the genuine result would be refused.
+        let hash = transcript::sha256(payload);
+        let past_challenge = matches!(
+            self.state,
+            State::Prepared { .. } | State::AwaitResult { .. } | State::Done
+        );
+        if past_challenge && self.challenge.as_ref().is_some_and(|(_, h)| *h == hash) {
+            return Ok(Handled::Ignored);
+        }
         if c.body.version != PROTOCOL_VERSION {
             return Err(ClientError::Version(c.body.version));
         }
@@ -304,17 +325,29 @@ impl Client {
                 return Err(ClientError::HostKeyMismatch)
             }
             HostKeyCheck::Pinned(_) => false,
-            HostKeyCheck::FirstUse => true,
+            // The admin is shown the first key; a later challenge in this session signed by
+            // another key must not slip in under the approval (prepare_unlock seals to it).
+            HostKeyCheck::FirstUse => match &self.challenge {
+                Some((first, _)) if first.body.host_key != c.body.host_key => {
+                    return Err(ClientError::HostKeyMismatch)
+                }
+                _ => true,
+            },
         };
         let (body, sig) =
             split_signed(payload).ok_or(ClientError::Malformed(MessageError::Invalid))?;
         if !transcript::host_verify(&c.body.host_key, &[CHALLENGE_CONTEXT, body], sig) {
             return Err(ClientError::BadHostSignature);
         }
-        // A fresh challenge (e.g. the agent restarted) replaces any earlier one and its token.
-        self.challenge = Some((c, transcript::sha256(payload)));
-        self.state = State::Challenged;
-        self.result = None;
+        // A fresh challenge (e.g. the agent restarted) replaces any earlier one and a token
+        // prepared for it. A token already sent still gets its answer (signed over its hash by
+        // the same host key): a challenge may cross it on the wire, e.g. a serial agent answering
+        // a second hello.
+        self.challenge = Some((c, hash));
+        if !matches!(self.state, State::AwaitResult { .. }) {
+            self.state = State::Challenged;
+            self.result = None;
+        }
         Ok(Handled::Challenge { first_use })
     }
 

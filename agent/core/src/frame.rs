@@ -7,9 +7,12 @@
 //!
 //! [`Decoder`] picks frames out of a byte stream full of console text and hands the text back. It
 //! never wedges: every `00` resets it, an over-long frame is dropped after [`MAX_COBS`] bytes, and
-//! its memory is one fixed buffer. This module must never panic, allocate or block.
+//! its memory is one fixed buffer, wiped whenever it drops what it holds (console text a stray
+//! `00 FE` swallowed may be a typed passphrase). This module must never panic, allocate or block.
 
 use core::fmt;
+
+use zeroize::Zeroize;
 
 use crate::limits::{CRC_LEN, FRAME_MARKERS, MAX_COBS, MAX_FRAME, MAX_PAYLOAD};
 
@@ -25,7 +28,8 @@ pub enum FrameError {
     PayloadTooLarge,
     /// The output buffer cannot hold the frame.
     BufferTooSmall,
-    /// More than [`MAX_COBS`] bytes followed a start marker without an end: dropped.
+    /// More than [`MAX_COBS`] bytes followed a start marker without an end, or the frame holds
+    /// more than [`MAX_PAYLOAD`] bytes: dropped.
     TooLong,
     /// The frame is too short to hold a CRC and a message.
     TooShort,
@@ -41,7 +45,9 @@ impl FrameError {
         match self {
             FrameError::PayloadTooLarge => "message too large for one frame",
             FrameError::BufferTooSmall => "output buffer too small for the frame",
-            FrameError::TooLong => "frame longer than 2048 bytes dropped",
+            FrameError::TooLong => {
+                "frame over the size limit (2048 bytes, 2016 of message) dropped"
+            }
             FrameError::TooShort => "frame too short dropped",
             FrameError::BadCobs => "frame with bad COBS encoding dropped",
             FrameError::BadCrc => "frame with bad CRC dropped",
@@ -125,6 +131,8 @@ pub struct Decoder {
     state: State,
     buf: [u8; MAX_COBS],
     len: usize,
+    /// How far into `buf` bytes were written since the last wipe.
+    dirty: usize,
 }
 
 impl Default for Decoder {
@@ -142,6 +150,12 @@ impl fmt::Debug for Decoder {
     }
 }
 
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
 impl Decoder {
     /// A decoder in text mode, waiting for `00 FE`.
     pub const fn new() -> Decoder {
@@ -149,16 +163,33 @@ impl Decoder {
             state: State::Text,
             buf: [0; MAX_COBS],
             len: 0,
+            dirty: 0,
         }
     }
 
-    /// Drops any partial frame and returns to text mode.
+    /// Drops any partial frame (wiping its bytes) and returns to text mode.
     pub fn reset(&mut self) {
         self.state = State::Text;
         self.len = 0;
+        self.wipe();
     }
 
-    /// Whether a frame has started and not yet ended (the caller may want a timeout).
+    /// Bytes buffered after a stray `00 FE` may be console text a person typed (a passphrase):
+    /// whatever the decoder drops, it wipes. Only the bytes written since the last wipe, so that
+    /// a flood of `00 FE 00` costs no more than reading it.
+    fn wipe(&mut self) {
+        let dirty = core::mem::take(&mut self.dirty);
+        if let Some(used) = self.buf.get_mut(..dirty) {
+            used.zeroize();
+        }
+    }
+
+    /// Whether a frame has started and not yet ended.
+    ///
+    /// A sender writes a frame in one go, so a frame that stays open while the line is quiet is a
+    /// stray `00 FE` (a tool killed mid-frame, noise) that swallows what a person types, up to
+    /// [`MAX_COBS`] bytes. On a console, call [`Decoder::reset`] (or the state machines'
+    /// `reset_input`) when this is true and no byte came for about a second.
     pub fn in_frame(&self) -> bool {
         self.state == State::InFrame
     }
@@ -227,13 +258,18 @@ impl Decoder {
                     };
                     dst.copy_from_slice(chunk);
                     self.len = end;
+                    self.dirty = self.dirty.max(end);
                     pos = pos.saturating_add(chunk_len);
                     if n.is_some() {
                         // The end `00` may also start the next frame.
                         pos = pos.saturating_add(1);
                         self.state = State::SawZero;
                         let len = core::mem::take(&mut self.len);
-                        return (pos, self.finish(len));
+                        let step = self.finish(len);
+                        if let Step::Error(_) = step {
+                            self.wipe();
+                        }
+                        return (pos, step);
                     }
                 }
             }
@@ -254,6 +290,11 @@ impl Decoder {
         let Some(body_len) = n.checked_sub(CRC_LEN).filter(|&b| b > 0) else {
             return Step::Error(FrameError::TooShort);
         };
+        // COBS data of MAX_COBS bytes can hold more than any sender frames: callers size their
+        // buffers by MAX_PAYLOAD.
+        if body_len > MAX_PAYLOAD {
+            return Step::Error(FrameError::TooLong);
+        }
         let (Some(payload), Some(crc)) = (data.get(..body_len), data.get(body_len..n)) else {
             return Step::Error(FrameError::TooShort);
         };
@@ -360,6 +401,56 @@ mod tests {
         assert!(text.is_empty());
         assert_eq!(frames, [b"ok".to_vec()]);
         assert_eq!(errors, [FrameError::TooShort, FrameError::TooShort]);
+    }
+
+    /// A sender never frames more than MAX_PAYLOAD bytes, but MAX_COBS bytes of COBS data can
+    /// hold up to 2040: such a frame, even with a good CRC, is dropped, not handed out.
+    #[test]
+    fn payload_over_the_limit_is_dropped_even_with_a_good_crc() {
+        for len in [MAX_PAYLOAD + 1, MAX_COBS - 1 - CRC_LEN] {
+            // Zeros cost COBS no overhead beyond its first byte.
+            let mut data = std::vec![0; len];
+            data.extend(CRC.checksum(&data[..len]).to_le_bytes());
+            let mut cobs_data = std::vec![0u8; crate::limits::cobs_max_len(data.len())];
+            let n = cobs::encode(&data, &mut cobs_data);
+            assert!(
+                n <= MAX_COBS,
+                "control: the frame fits the decoder's buffer"
+            );
+            let mut input = std::vec![0x00, START_MARKER];
+            input.extend(&cobs_data[..n]);
+            input.push(0);
+            let (_, frames, errors) = run(&input, 64);
+            assert!(frames.is_empty(), "{len}-byte payload handed out");
+            assert_eq!(errors, [FrameError::TooLong]);
+        }
+    }
+
+    /// After a stray `00 FE` (a tool killed mid-frame, line noise), what a person types at the
+    /// console lands in the frame buffer; it may be a passphrase, so every way of dropping it
+    /// wipes it.
+    #[test]
+    fn dropped_bytes_are_wiped_from_the_buffer() {
+        let typed = b"\x00\xFEhunter2 correct horse";
+        let held = |d: &Decoder| d.buf.windows(7).any(|w| w == b"hunter2");
+
+        let mut d = Decoder::new();
+        assert_eq!(d.step(typed).1, Step::NeedMore);
+        assert!(held(&d), "control: the typed bytes are buffered");
+        d.reset();
+        assert!(!held(&d), "reset wipes");
+
+        let mut d = Decoder::new();
+        d.step(typed);
+        let (_, step) = d.step(b"\x00");
+        assert!(matches!(step, Step::Error(_)), "{step:?}");
+        assert!(!held(&d), "a bad frame is wiped");
+
+        let mut d = Decoder::new();
+        d.step(typed);
+        let (_, step) = d.step(&[b'x'; MAX_COBS]);
+        assert_eq!(step, Step::Error(FrameError::TooLong));
+        assert!(!held(&d), "an over-long frame is wiped");
     }
 
     #[test]

@@ -205,7 +205,8 @@ impl fmt::Display for VolumeState {
 /// Why an agent refused a whole token; nothing in it was used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Refusal {
-    /// The frame is not a canonical message, or the token is inconsistent (duplicate volumes).
+    /// The frame is not a canonical message, or the token is inconsistent (no volume, a
+    /// ciphertext shorter than its tag, a volume named twice).
     Malformed,
     /// The token names another host.
     WrongHost,

@@ -13,6 +13,7 @@ use core::fmt;
 
 use heapless::Vec;
 use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
+use zeroize::Zeroize;
 
 use crate::limits::{
     AEAD_TAG_LEN, BOOT_ID_LEN, HASH_LEN, KEY_LEN, MAX_NAME, MAX_SEALED, MAX_SECRET,
@@ -164,10 +165,14 @@ impl Sealer {
         let mut out: Vec<u8, MAX_SEALED> = Vec::new();
         out.extend_from_slice(secret)
             .map_err(|_| SealError::SecretTooLong)?;
-        let tag = self
-            .ctx
-            .seal_inout_detached(out.as_mut_slice().into(), aad)
-            .map_err(|_| SealError::BadKey)?;
+        let tag = match self.ctx.seal_inout_detached(out.as_mut_slice().into(), aad) {
+            Ok(tag) => tag,
+            Err(_) => {
+                // Still the plaintext (the context's message limit): wipe before dropping.
+                out.as_mut_slice().zeroize();
+                return Err(SealError::BadKey);
+            }
+        };
         out.extend_from_slice(&tag.to_bytes())
             .map_err(|_| SealError::SecretTooLong)?;
         Ok(out)
@@ -197,6 +202,20 @@ impl Opener {
 
     /// Opens the next ciphertext ‖ tag with `aad`.
     pub fn open(&mut self, sealed: &[u8], aad: &[u8]) -> Result<Secret, SealError> {
+        let mut secret = Secret::empty();
+        self.open_into(sealed, aad, &mut secret)?;
+        Ok(secret)
+    }
+
+    /// Opens the next ciphertext ‖ tag with `aad` into `out`, in place: the plaintext is never
+    /// moved (a move is a copy that zeroize-on-drop cannot reach). On error `out` is wiped.
+    pub fn open_into(
+        &mut self,
+        sealed: &[u8],
+        aad: &[u8],
+        out: &mut Secret,
+    ) -> Result<(), SealError> {
+        out.zeroize();
         let ct_len = sealed
             .len()
             .checked_sub(AEAD_TAG_LEN)
@@ -206,17 +225,17 @@ impl Opener {
             .ok_or(SealError::OpenFailed)?;
         let tag =
             hpke::aead::AeadTag::<Aead>::from_bytes(tag).map_err(|_| SealError::OpenFailed)?;
-        let mut secret = Secret::empty();
-        let buf = secret
+        let buf = out
             .buffer_mut()
             .get_mut(..ct_len)
             .ok_or(SealError::SecretTooLong)?;
         buf.copy_from_slice(ct);
-        self.ctx
-            .open_inout_detached(buf.into(), aad, &tag)
-            .map_err(|_| SealError::OpenFailed)?;
-        secret.set_len(ct_len);
-        Ok(secret)
+        if self.ctx.open_inout_detached(buf.into(), aad, &tag).is_err() {
+            out.zeroize();
+            return Err(SealError::OpenFailed);
+        }
+        out.set_len(ct_len);
+        Ok(())
     }
 }
 
@@ -261,6 +280,63 @@ mod tests {
         let mut o = Opener::new(&sk_rm, &enc, &info).unwrap();
         assert_eq!(o.open(&ct0, &aad0).unwrap().as_bytes(), pt.as_slice());
         assert_eq!(o.open(&ct1, &aad1).unwrap().as_bytes(), pt.as_slice());
+    }
+
+    /// Every small-order X25519 point (libsodium's list, also with bit 255 set, which X25519
+    /// ignores) gives an all-zero shared secret: refused as a recipient key and as `enc`.
+    #[test]
+    fn small_order_points_are_refused_on_both_sides() {
+        let mut points: std::vec::Vec<[u8; 32]> = [
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0100000000000000000000000000000000000000000000000000000000000000",
+            "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+            "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        ]
+        .iter()
+        .map(|h| hex(h))
+        .collect();
+        for i in 0..points.len() {
+            let mut high = points[i];
+            high[31] |= 0x80;
+            points.push(high);
+        }
+        let sk = [9u8; 32];
+        for p in &points {
+            assert_eq!(
+                Sealer::new(p, b"info", &[1; 32]).err(),
+                Some(SealError::BadKey),
+                "recipient {p:02x?}"
+            );
+            assert_eq!(
+                Opener::new(&sk, p, b"info").err(),
+                Some(SealError::BadKey),
+                "enc {p:02x?}"
+            );
+        }
+        // Control: a real key works.
+        assert!(Sealer::new(&public_key(&sk), b"info", &[1; 32]).is_ok());
+    }
+
+    #[test]
+    fn open_into_fills_in_place_and_wipes_on_failure() {
+        let sk = [9u8; 32];
+        let (mut s, enc) = Sealer::new(&public_key(&sk), b"info", &[1; 32]).unwrap();
+        let a = s.seal(b"first", b"a").unwrap();
+        let mut out = Secret::new(b"left over from before").unwrap();
+        let mut o = Opener::new(&sk, &enc, b"info").unwrap();
+        o.open_into(&a, b"a", &mut out).unwrap();
+        assert_eq!(out.as_bytes(), b"first");
+        let mut out = Secret::new(b"left over from before").unwrap();
+        let mut o = Opener::new(&sk, &enc, b"info").unwrap();
+        assert_eq!(
+            o.open_into(&a, b"wrong aad", &mut out),
+            Err(SealError::OpenFailed)
+        );
+        assert!(out.is_empty());
+        assert!(out.buffer_mut().iter().all(|&b| b == 0), "wiped on failure");
     }
 
     #[test]

@@ -177,6 +177,40 @@ fn first_use_reports_the_key_and_a_wrong_pin_is_refused() {
     );
 }
 
+/// The admin approved the first host key shown; a later challenge on the same line signed by
+/// another key must not take its place, or `prepare_unlock` would seal to the newcomer.
+#[test]
+fn first_use_sticks_to_the_first_key_for_the_session() {
+    let mut out = [0u8; MAX_FRAME];
+    let n = testkit::agent().write_challenge(&mut out).unwrap();
+    let genuine = out[..n].to_vec();
+    let mut evil = testkit::agent_config();
+    evil.host_key = [0x99; 32];
+    evil.ephemeral_secret = [0x98; 32];
+    let n = Agent::new(evil).write_challenge(&mut out).unwrap();
+    let impostor = out[..n].to_vec();
+
+    let mut tofu = Client::new(HostKeyCheck::FirstUse);
+    client_feed(&mut tofu, &genuine).unwrap();
+    assert_eq!(
+        client_feed(&mut tofu, &impostor),
+        Err(ClientError::HostKeyMismatch)
+    );
+    assert_eq!(
+        tofu.challenge().unwrap().body.host_key,
+        testkit::public_key(&testkit::HOST_SEED)
+    );
+    // Control: a fresh challenge from the same host (new ephemeral key) still replaces it.
+    let mut again = testkit::agent_config();
+    again.ephemeral_secret = [0x97; 32];
+    let n = Agent::new(again).write_challenge(&mut out).unwrap();
+    client_feed(&mut tofu, &out[..n]).unwrap();
+    assert_eq!(
+        tofu.challenge().unwrap().body.ephemeral_key,
+        tessera_core::seal::public_key(&[0x97; 32])
+    );
+}
+
 #[test]
 fn wrong_secret_is_reported_per_volume() {
     let mut x = start(testkit::agent_config());
@@ -357,6 +391,52 @@ fn result_for_another_token_is_rejected_by_the_client() {
     let _ = tok;
 }
 
+/// A challenge frame that arrives twice (a resend, a duplicated line) must not make the client
+/// forget the token it sent, or the genuine result would be refused.
+#[test]
+fn a_repeated_challenge_does_not_drop_the_sent_token() {
+    let mut x = start(testkit::agent_config());
+    let tok = token(&mut x.client, &ADMIN_SEED, SECRET);
+    client_feed(&mut x.client, &x.challenge).unwrap();
+    assert_eq!(
+        agent_feed(&mut x.agent, &tok),
+        Some(AgentEventOwned::Unlock)
+    );
+    x.agent.set_outcome(0, Outcome::Unlocked).unwrap();
+    let res = result(&mut x.agent);
+    client_feed(&mut x.client, &res).unwrap();
+    assert!(matches!(
+        &x.client.result().unwrap().verdict,
+        Verdict::Outcomes(o) if o[0].outcome == Outcome::Unlocked
+    ));
+}
+
+/// On a serial line the agent answers every hello with a fresh challenge; one that crosses the
+/// token on the wire must not make the client drop the answer to the token it sent.
+#[test]
+fn a_newer_challenge_after_the_token_still_lets_its_result_in() {
+    let mut x = start(testkit::agent_config());
+    let tok = token(&mut x.client, &ADMIN_SEED, SECRET);
+    let mut newer = testkit::agent_config();
+    newer.ephemeral_secret = [0x97; 32];
+    let mut out = [0u8; MAX_FRAME];
+    let n = Agent::new(newer).write_challenge(&mut out).unwrap();
+    client_feed(&mut x.client, &out[..n]).unwrap();
+    assert_eq!(
+        agent_feed(&mut x.agent, &tok),
+        Some(AgentEventOwned::Unlock)
+    );
+    x.agent.set_outcome(0, Outcome::Unlocked).unwrap();
+    let res = result(&mut x.agent);
+    client_feed(&mut x.client, &res).unwrap();
+    assert!(x.client.result().is_some());
+    // The newer challenge is the one a next token answers.
+    assert_eq!(
+        x.client.challenge().unwrap().body.ephemeral_key,
+        tessera_core::seal::public_key(&[0x97; 32])
+    );
+}
+
 #[test]
 fn replayed_token_is_refused_even_after_success() {
     let mut x = start(testkit::agent_config());
@@ -408,4 +488,71 @@ fn testkit_plays_the_tool_through_console_text() {
         testkit::unlock_frame(b"no frame here", &ADMIN_SEED, &[(&name, SECRET)], &mut out),
         Err(ClientError::NoChallenge)
     );
+}
+
+/// Re-signs `tok` (a token frame for `agent`'s challenge) by the authorized admin after `edit`
+/// changed its body: what a buggy or hostile tool holding an admin key could send.
+fn resigned(
+    agent: &Agent,
+    tok: &[u8],
+    edit: impl FnOnce(&mut tessera_core::message::UnlockBody),
+) -> Vec<u8> {
+    let mut decoder = tessera_core::Decoder::new();
+    let (_, tessera_core::Decoded::Frame(p)) = decoder.decode(tok) else {
+        panic!("no frame")
+    };
+    let tessera_core::Message::Unlock(mut u) = tessera_core::Message::decode(p).unwrap() else {
+        panic!("not an unlock")
+    };
+    edit(&mut u.body);
+    let mut body = [0u8; MAX_FRAME];
+    let body = postcard::to_slice(&u.body, &mut body).unwrap();
+    let mut msg = b"tessera-v1 unlock\0".to_vec();
+    msg.extend_from_slice(agent.challenge_hash());
+    msg.extend_from_slice(body);
+    u.signature.0 = sshsig::sign(&ADMIN_SEED, &msg);
+    let mut out = [0u8; MAX_FRAME];
+    let n = tessera_core::Message::Unlock(u)
+        .encode_frame(&mut out)
+        .unwrap();
+    out[..n].to_vec()
+}
+
+#[test]
+fn signed_token_outside_the_documented_ranges_is_malformed() {
+    // Control: re-signing without a change is accepted.
+    let mut x = start(testkit::agent_config());
+    let tok = token(&mut x.client, &ADMIN_SEED, SECRET);
+    let same = resigned(&x.agent, &tok, |_| {});
+    assert_eq!(
+        agent_feed(&mut x.agent, &same),
+        Some(AgentEventOwned::Unlock)
+    );
+
+    // docs/protocol.md: volumes 1..=8, ciphertext 16..=528 bytes.
+    let mut x = start(testkit::agent_config());
+    let tok = token(&mut x.client, &ADMIN_SEED, SECRET);
+    let empty = resigned(&x.agent, &tok, |b| b.volumes.clear());
+    refused(&mut x, &empty, Refusal::Malformed, false);
+    let short = resigned(&x.agent, &tok, |b| b.volumes[0].ciphertext.truncate(15));
+    refused(&mut x, &short, Refusal::Malformed, false);
+}
+
+#[test]
+fn a_stray_frame_start_is_visible_and_reset_returns_typed_text() {
+    let mut agent = testkit::agent();
+    assert_eq!(agent_feed(&mut agent, b"\x00\xFEpassw"), None);
+    assert!(
+        agent.in_frame(),
+        "typed bytes are swallowed by the open frame"
+    );
+    agent.reset_input();
+    assert!(!agent.in_frame());
+    let (_, ev) = agent.process(b"ord");
+    assert_eq!(ev, AgentEvent::Text(b"ord"));
+    let mut client = Client::new(HostKeyCheck::FirstUse);
+    client.process(b"\x00\xFE\x01");
+    assert!(client.in_frame());
+    client.reset_input();
+    assert!(!client.in_frame());
 }

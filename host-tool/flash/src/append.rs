@@ -41,6 +41,16 @@ pub fn run(path: &Path, inputs: &Inputs) -> Result<Report> {
         _ => {}
     }
     let parsed = Initrd::parse(path, &payload)?;
+    if !parsed.has("scripts/functions") {
+        let what = if parsed.has("usr/lib/dracut") || parsed.has("usr/lib/dracut/modules.txt") {
+            "a dracut initramfs"
+        } else {
+            "not an initramfs-tools image (no /scripts/functions)"
+        };
+        return Err(target(path, &format!(
+            "is {what}: --initrd appends initramfs-tools boot scripts only; install with --root or --ssh instead"
+        )));
+    }
 
     // The target: cryptsetup in the image, and its architecture.
     let cryptsetup = ["usr/sbin/cryptsetup", "sbin/cryptsetup"]

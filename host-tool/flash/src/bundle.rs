@@ -25,8 +25,6 @@ pub mod paths {
     pub const INIT_PREMOUNT: &str = "/etc/initramfs-tools/scripts/init-premount/tessera";
     pub const LOCAL_BOTTOM: &str = "/etc/initramfs-tools/scripts/local-bottom/tessera";
     pub const CONF_HOOK: &str = "/etc/initramfs-tools/conf.d/tessera";
-    /// The same hook installed by the tessera-agent package.
-    pub const PACKAGED_HOOK: &str = "/usr/share/initramfs-tools/hooks/tessera";
     /// Inside the initramfs.
     pub const INITRD_AGENT: &str = "/sbin/tessera-agent";
     pub const INITRD_KEYSCRIPT: &str = "/lib/tessera/keyscript";

@@ -16,6 +16,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
+/// dpkg's file lists of the tessera-agent package (plain and multiarch names).
+pub const PACKAGE_LISTS: [&str; 3] = [
+    "/var/lib/dpkg/info/tessera-agent.list",
+    "/var/lib/dpkg/info/tessera-agent:amd64.list",
+    "/var/lib/dpkg/info/tessera-agent:arm64.list",
+];
+
 /// What the root holds that matters to flash.
 pub struct RootFacts {
     pub arch: Arch,
@@ -86,7 +93,7 @@ pub fn inspect(dir: &Path) -> Result<RootFacts> {
         hostname: read_opt(&under(dir, "/etc/hostname"))
             .and_then(|s| s.lines().next().map(str::to_string)),
         crypttab: read_opt(&under(dir, "/etc/crypttab")).unwrap_or_default(),
-        packaged: under(dir, paths::PACKAGED_HOOK).is_file(),
+        packaged: PACKAGE_LISTS.iter().any(|p| under(dir, p).is_file()),
         host_key: std::fs::read(under(dir, paths::HOST_KEY)).ok(),
         trusted,
     })

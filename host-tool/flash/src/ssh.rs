@@ -36,7 +36,7 @@ echo @@crypttab; cat "$R/etc/crypttab" 2>/dev/null
 echo @@cryptsetup; for f in "$R/usr/sbin/cryptsetup" "$R/sbin/cryptsetup"; do [ -f "$f" ] && { head -c 4096 "$f" | base64 | tr -d '\n'; echo; break; }; done
 echo @@initramfs-tools; [ -d "$R/usr/share/initramfs-tools" ] && echo yes
 echo @@cryptroot-hook; [ -f "$R/usr/share/initramfs-tools/hooks/cryptroot" ] && echo yes
-echo @@packaged; [ -f "$R/usr/share/initramfs-tools/hooks/tessera" ] && echo yes
+echo @@packaged; ls "$R"/var/lib/dpkg/info/tessera-agent*.list >/dev/null 2>&1 && echo yes
 echo @@host-key; [ -f "$R/etc/tessera/host_key" ] && base64 < "$R/etc/tessera/host_key" | tr -d '\n'; echo
 echo @@tessera-keys; cat "$R/etc/tessera/authorized_keys" 2>/dev/null
 echo @@dropbear-keys; cat "$R/etc/dropbear/initramfs/authorized_keys" 2>/dev/null

@@ -128,6 +128,7 @@ fn debian_initrd(dir: &Path, compressor: &[&str]) -> Vec<u8> {
         format!("cryptroot UUID={UUID} none luks,discard\n"),
     )
     .unwrap();
+    std::fs::write(t.join("scripts/functions"), "# initramfs-tools library\n").unwrap();
     std::fs::write(
         t.join("scripts/init-premount/ORDER"),
         "/scripts/init-premount/udev \"$@\"\n[ -e /conf/param.conf ] && . /conf/param.conf\n",
@@ -428,14 +429,34 @@ fn initrd_mode_refuses_mismatches_and_dry_run_changes_nothing() {
     let err = c.execute().unwrap_err();
     assert!(matches!(err, Error::UnknownBoard { .. }), "{err}");
 
+    let dracut = dir.path().join("dracut.img");
+    let entries = [
+        Entry::dir("usr/lib/dracut", 0o755),
+        Entry::file(
+            "usr/sbin/cryptsetup",
+            0o755,
+            std::fs::read("/usr/sbin/cryptsetup").unwrap(),
+        ),
+    ];
+    std::fs::write(
+        &dracut,
+        pipe("gzip", &["-c"], &cpio::write(&entries).unwrap()),
+    )
+    .unwrap();
+    let mut c = cmd(dir.path(), host_board());
+    c.initrd = Some(dracut);
+    c.host_id = Some("web1".into());
+    let err = c.execute().unwrap_err();
+    assert!(err.to_string().contains("a dracut initramfs"), "{err}");
+
     let bare = dir.path().join("bare.img");
+    let entries = [
+        Entry::dir("scripts", 0o755),
+        Entry::file("scripts/functions", 0o644, b"#\n".to_vec()),
+    ];
     std::fs::write(
         &bare,
-        pipe(
-            "gzip",
-            &["-c"],
-            &cpio::write(&[Entry::dir("etc", 0o755)]).unwrap(),
-        ),
+        pipe("gzip", &["-c"], &cpio::write(&entries).unwrap()),
     )
     .unwrap();
     let mut c = cmd(dir.path(), host_board());
@@ -783,4 +804,32 @@ fn ssh_mode_installs_into_a_remote_root_through_a_real_sshd() {
     c.ssh_command = sshd.command.clone();
     let err = c.execute().unwrap_err();
     assert!(matches!(err, Error::Command { .. }), "{err}");
+}
+
+#[test]
+fn root_mode_writes_only_config_and_keys_when_the_agent_package_is_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = fake_root(dir.path());
+    std::fs::create_dir_all(r.join("var/lib/dpkg/info")).unwrap();
+    std::fs::write(
+        r.join("var/lib/dpkg/info/tessera-agent.list"),
+        "/usr/share/initramfs-tools/hooks/tessera\n",
+    )
+    .unwrap();
+    let mut c = cmd(dir.path(), host_board());
+    c.root = Some(r.clone());
+    c.agent = Some(dir.path().join("no-agent-needed"));
+    let report = c.execute().unwrap();
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("package is installed")),
+        "{:?}",
+        report.notes
+    );
+    assert!(r.join("etc/tessera/agent.conf").is_file());
+    assert!(r.join("etc/tessera/host_key").is_file());
+    assert!(!r.join("usr/lib/tessera").exists());
+    assert!(!r.join("etc/initramfs-tools").exists());
 }

@@ -1,0 +1,201 @@
+//! The serial console, owned by the agent: a person typing a passphrase at the prompt and the host
+//! tool's frames share one byte stream (docs/interfaces.md, "The serial console").
+//!
+//! The core's stream decoder takes the frames out; the rest is console text for the line editor.
+//! Whichever path delivers a volume's secret first wins, and the console is told `NAME unlocked`.
+//! Nothing typed is echoed. Garbage on the line can neither wedge the decoder (it resynchronises on
+//! every `00`) nor grow memory (fixed buffers), and a frame that never ends is dropped after a pause.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::Async;
+use tessera_core::frame::Decoder;
+use zeroize::Zeroizing;
+
+use crate::backend::Outcome;
+use crate::console::{Event, LineEditor};
+use crate::log;
+use crate::ratelimit::Peer;
+use crate::session::{Reply, Session};
+use crate::state::Shared;
+use crate::tty::Tty;
+
+/// How often the prompt checks for volumes opened elsewhere.
+const TICK: Duration = Duration::from_millis(500);
+/// A frame start (`00 FE`) followed by this long a silence without the frame's end was noise: the
+/// decoder is reset so that the keys typed next reach the prompt (a real frame at 9600 baud takes
+/// well under a second).
+const FRAME_STALL: Duration = Duration::from_secs(3);
+
+pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
+    let file = tty.try_clone()?;
+    let io = Async::new(file)?;
+    let mut con = Console {
+        shared: Rc::clone(&shared),
+        io,
+        editor: LineEditor::new(),
+        prompted: None,
+    };
+    let mut session = Session::new(&shared, Peer::Serial, "serial".into())?;
+    let mut buf = [0u8; 256];
+    // Mirrors the session's frame decoder, only to know whether a frame is half-way in.
+    let mut shadow = Decoder::new();
+    let mut last_byte = Instant::now();
+    con.prompt().await?;
+    loop {
+        let timeout = TICK;
+        let changed = shared.changed.listen();
+        let read = smol::future::or(async { Some((&con.io).read(&mut buf).await) }, async {
+            smol::future::or(changed, async {
+                smol::Timer::after(timeout).await;
+            })
+            .await;
+            None
+        })
+        .await;
+        let n = match read {
+            None => {
+                if shadow.in_frame() && last_byte.elapsed() >= FRAME_STALL {
+                    log!(
+                        "serial: a frame start without an end, dropped after {}s",
+                        FRAME_STALL.as_secs()
+                    );
+                    shadow.reset();
+                    session = Session::new(&shared, Peer::Serial, "serial".into())?;
+                }
+                con.prompt().await?;
+                continue;
+            }
+            Some(Ok(0)) => {
+                // A pty whose other side closed reads EOF; wait for a new writer.
+                smol::Timer::after(TICK).await;
+                continue;
+            }
+            Some(Ok(n)) => n,
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Some(Err(e)) => {
+                // EIO on a pty without a peer: same as EOF.
+                if e.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) {
+                    smol::Timer::after(TICK).await;
+                    continue;
+                }
+                return Err(e);
+            }
+        };
+        last_byte = Instant::now();
+        let mut rest = &buf[..n];
+        while !rest.is_empty() {
+            let (used, _) = shadow.decode(rest);
+            rest = rest.get(used.max(1)..).unwrap_or(&[]);
+        }
+        let mut input = &buf[..n];
+        loop {
+            let (used, reply) = session.step(input).await;
+            input = input.get(used..).unwrap_or(&[]);
+            match reply {
+                Reply::None | Reply::BadFrame => {}
+                Reply::Text(text) => {
+                    for &b in text.iter() {
+                        con.key(b).await?;
+                    }
+                }
+                Reply::Frame(frame, is_result) => {
+                    if is_result {
+                        // A refused token on the serial line waits out its lockout here: typed
+                        // keys queue in the tty meanwhile, nothing is lost.
+                        let locked = shared
+                            .limiter
+                            .borrow_mut()
+                            .locked_for(Peer::Serial, Instant::now());
+                        if let Some(d) = locked {
+                            smol::Timer::after(d).await;
+                        }
+                    }
+                    con.write(&frame).await?;
+                    session.result_sent();
+                }
+            }
+            if used == 0 || input.is_empty() {
+                break;
+            }
+        }
+        con.prompt().await?;
+    }
+}
+
+struct Console {
+    shared: Rc<Shared>,
+    io: Async<std::fs::File>,
+    editor: LineEditor,
+    /// The volume the prompt on screen is for.
+    prompted: Option<usize>,
+}
+
+impl Console {
+    async fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        (&self.io).write_all(bytes).await?;
+        (&self.io).flush().await
+    }
+
+    /// Shows the prompt for the first waiting volume, after telling the console about volumes
+    /// that the network opened meanwhile.
+    async fn prompt(&mut self) -> std::io::Result<()> {
+        self.shared.notice_unlocked_elsewhere();
+        let first = self.shared.first_waiting();
+        if first == self.prompted {
+            return Ok(());
+        }
+        if let Some(old) = self.prompted {
+            let name = &self.shared.cfg.volumes[old].name;
+            self.editor.clear();
+            self.write(format!("\r\n{name} unlocked\r\n").as_bytes())
+                .await?;
+        }
+        self.prompted = first;
+        if first.is_none() && self.shared.all_done() {
+            self.shared.console_caught_up.set(true);
+            self.shared.changed.notify(usize::MAX);
+        }
+        if let Some(i) = first {
+            let name = &self.shared.cfg.volumes[i].name;
+            self.write(format!("Please unlock disk {name}: ").as_bytes())
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn key(&mut self, b: u8) -> std::io::Result<()> {
+        match self.editor.feed(b) {
+            Event::None => Ok(()),
+            Event::Cancelled => {
+                self.write(b"^C\r\n").await?;
+                self.prompted = None;
+                self.prompt().await
+            }
+            Event::Submit => {
+                self.write(b"\r\n").await?;
+                let secret = self.editor.take(|l| Zeroizing::new(l.to_vec()));
+                let Some(i) = self.prompted else {
+                    return Ok(());
+                };
+                let name = self.shared.cfg.volumes[i].name.clone();
+                let outcome = self.shared.unlock(i, secret, "the console").await;
+                let msg = match outcome {
+                    Outcome::Unlocked => format!("{name} unlocked\r\n"),
+                    Outcome::WrongSecret => format!("Wrong passphrase for {name}, try again\r\n"),
+                    Outcome::NotWaiting => format!("{name} unlocked\r\n"),
+                    Outcome::Error(_) => format!("Could not unlock {name}, see the log\r\n"),
+                };
+                self.write(msg.as_bytes()).await?;
+                // Ask again (same volume after a wrong secret, the next one otherwise).
+                self.prompted = None;
+                self.prompt().await
+            }
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! One conversation with the host tool, over a TCP connection or the serial line, driving the
+//! core's sans-IO agent state machine (`tessera_core::Agent`).
+//!
+//! Each conversation gets a fresh challenge (fresh X25519 key, the boot's `boot_id`, the volume table
+//! as it is now), so a token answers exactly one challenge. Verified secrets go to
+//! [`Shared::unlock`]; refusals are answered with their reason, and the suspicious ones feed the
+//! rate limiter. Nothing here logs a secret or trusts a length from the wire.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::Async;
+
+type TcpStream = Async<std::net::TcpStream>;
+use tessera_core::limits::{MAX_ADMINS, MAX_FRAME, MAX_VOLUMES};
+use tessera_core::message::{Key, VolumeInfo, VolumeState};
+use tessera_core::{Agent, AgentConfig, AgentEvent, Name, Outcome, Refusal};
+use zeroize::Zeroizing;
+
+use crate::backend;
+use crate::config::Config;
+use crate::keys::{self, SEED_LEN};
+use crate::log;
+use crate::net::{IDLE_TIMEOUT, TOTAL_TIMEOUT};
+use crate::ratelimit::Peer;
+use crate::state::{SessionGuard, Shared, VolState};
+
+/// What stays the same for every challenge of this boot.
+pub struct Protocol {
+    host_key: Zeroizing<[u8; SEED_LEN]>,
+    host_id: Name,
+    boot_id: [u8; 16],
+    admins: heapless::Vec<Key, MAX_ADMINS>,
+}
+
+#[derive(Debug)]
+pub struct ProtocolError(String);
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Protocol {
+    pub fn new(
+        cfg: &Config,
+        seed: &[u8; SEED_LEN],
+        admins: &[[u8; 32]],
+    ) -> Result<Protocol, ProtocolError> {
+        let host_id = Name::new(&cfg.host_id).map_err(|e| {
+            ProtocolError(format!(
+                "host id {}: {}; {}",
+                cfg.host_id,
+                e.message(),
+                e.hint()
+            ))
+        })?;
+        for v in &cfg.volumes {
+            Name::new(&v.name).map_err(|e| {
+                ProtocolError(format!("volume {}: {}; {}", v.name, e.message(), e.hint()))
+            })?;
+        }
+        let mut list = heapless::Vec::new();
+        for a in admins.iter().take(MAX_ADMINS) {
+            let _ = list.push(*a);
+        }
+        if admins.len() > MAX_ADMINS {
+            log!("only the first {MAX_ADMINS} admin keys are used");
+        }
+        let mut boot_id = [0u8; 16];
+        keys::fill_random(&mut boot_id)
+            .map_err(|e| ProtocolError(format!("cannot read random bytes: {e}")))?;
+        Ok(Protocol {
+            host_key: Zeroizing::new(*seed),
+            host_id,
+            boot_id,
+            admins: list,
+        })
+    }
+
+    /// A fresh challenge with the volume table as it is now.
+    fn new_agent(&self, shared: &Shared) -> std::io::Result<Agent> {
+        let mut volumes: heapless::Vec<VolumeInfo, MAX_VOLUMES> = heapless::Vec::new();
+        for (i, v) in shared.cfg.volumes.iter().enumerate() {
+            let state = match shared.state(i) {
+                VolState::Waiting => VolumeState::Waiting,
+                VolState::HandingOff | VolState::Done => VolumeState::Unlocked,
+            };
+            // Names were checked in Protocol::new; the config holds at most MAX_VOLUMES.
+            if let Ok(name) = Name::new(&v.name) {
+                let _ = volumes.push(VolumeInfo { name, state });
+            }
+        }
+        let mut ephemeral = [0u8; 32];
+        keys::fill_random(&mut ephemeral)?;
+        Ok(Agent::new(AgentConfig {
+            host_key: *self.host_key,
+            host_id: self.host_id.clone(),
+            boot_id: self.boot_id,
+            ephemeral_secret: ephemeral,
+            admins: self.admins.clone(),
+            volumes,
+        }))
+    }
+}
+
+/// What the agent machine asked for, detached from its borrow of the input.
+enum Step {
+    NeedMore,
+    Text(Zeroizing<Vec<u8>>),
+    BadFrame(&'static str),
+    Challenge,
+    Token { admin: Key },
+    Refused(Refusal),
+    Pending,
+}
+
+/// One peer's conversation: the machine plus the peer's identity for logs and rate limits.
+pub struct Session {
+    shared: Rc<Shared>,
+    agent: Agent,
+    pub peer: Peer,
+    label: String,
+    /// Held from a verified token until its result is sent (see [`Shared::begin_session`]).
+    owes_result: Option<SessionGuard>,
+}
+
+impl Session {
+    pub fn new(shared: &Rc<Shared>, peer: Peer, label: String) -> std::io::Result<Session> {
+        Ok(Session {
+            agent: shared.protocol.new_agent(shared)?,
+            shared: Rc::clone(shared),
+            peer,
+            label,
+            owes_result: None,
+        })
+    }
+
+    /// The caller has sent the last result: the agent may now exit if every volume is open.
+    pub fn result_sent(&mut self) {
+        self.owes_result = None;
+    }
+
+    pub fn challenge_frame(&self) -> Vec<u8> {
+        let mut out = vec![0u8; MAX_FRAME];
+        let n = self.agent.write_challenge(&mut out).unwrap_or(0);
+        out.truncate(n);
+        out
+    }
+
+    /// Feeds bytes; returns console text (for the serial line editor) and frames to send.
+    /// `used` bytes of `input` were consumed; call again with the rest until it returns 0 used.
+    pub async fn step(&mut self, input: &[u8]) -> (usize, Reply) {
+        let (used, step) = {
+            let (used, ev) = self.agent.process(input);
+            let step = match ev {
+                AgentEvent::NeedMore => Step::NeedMore,
+                AgentEvent::Text(t) => Step::Text(Zeroizing::new(t.to_vec())),
+                AgentEvent::BadFrame(e) => Step::BadFrame(e.message()),
+                AgentEvent::ChallengeRequested => Step::Challenge,
+                AgentEvent::Unlock { admin } => Step::Token { admin },
+                AgentEvent::Refused(r) => Step::Refused(r),
+                AgentEvent::ResultPending => Step::Pending,
+            };
+            (used, step)
+        };
+        let reply = match step {
+            Step::NeedMore => Reply::None,
+            Step::Text(t) => Reply::Text(t),
+            Step::BadFrame(what) => {
+                log!("{}: {what}", self.label);
+                Reply::BadFrame
+            }
+            Step::Challenge => {
+                // A new challenge reflects volumes opened since the last one.
+                match self.shared.protocol.new_agent(&self.shared) {
+                    Ok(a) => self.agent = a,
+                    Err(e) => log!("{}: cannot make a new challenge: {e}", self.label),
+                }
+                Reply::Frame(self.challenge_frame(), false)
+            }
+            Step::Token { admin } => Reply::Frame(self.unlock(admin).await, true),
+            Step::Refused(r) => {
+                log!("{}: token refused: {}", self.label, r.message());
+                if r.is_suspicious() {
+                    let now = Instant::now();
+                    let mut limiter = self.shared.limiter.borrow_mut();
+                    limiter.failed(self.peer, now);
+                    if let Some(d) = limiter.locked_for(self.peer, now) {
+                        log!("{}: rate limited for {}s", self.label, d.as_secs());
+                    }
+                }
+                Reply::Frame(self.result(), true)
+            }
+            Step::Pending => Reply::Frame(self.result(), true),
+        };
+        (used, reply)
+    }
+
+    async fn unlock(&mut self, admin: Key) -> Vec<u8> {
+        self.owes_result = Some(self.shared.begin_session());
+        let mut line = [0u8; tessera_core::authorized_keys::ENCODED_LEN];
+        let who = tessera_core::authorized_keys::encode(&admin, &mut line).to_string();
+        let short = who.get(who.len().saturating_sub(12)..).unwrap_or("");
+        log!("{}: token from admin key ...{short} verified", self.label);
+        let secrets: Vec<(usize, String, Zeroizing<Vec<u8>>)> = self
+            .agent
+            .secrets()
+            .map(|p| {
+                (
+                    p.index,
+                    p.name.as_str().to_string(),
+                    Zeroizing::new(p.secret.as_bytes().to_vec()),
+                )
+            })
+            .collect();
+        for (index, name, secret) in secrets {
+            let outcome = match self.shared.index_of(&name) {
+                Some(i) => self.shared.unlock(i, secret, &self.label).await,
+                None => backend::Outcome::NotWaiting,
+            };
+            let _ = self.agent.set_outcome(index, to_wire(&outcome));
+        }
+        self.result()
+    }
+
+    fn result(&mut self) -> Vec<u8> {
+        let mut out = vec![0u8; MAX_FRAME];
+        let n = self.agent.write_result(&mut out).unwrap_or(0);
+        out.truncate(n);
+        out
+    }
+}
+
+pub enum Reply {
+    None,
+    Text(Zeroizing<Vec<u8>>),
+    BadFrame,
+    /// A frame to send; `true` when it is a result, which ends a TCP conversation.
+    Frame(Vec<u8>, bool),
+}
+
+fn to_wire(o: &backend::Outcome) -> Outcome {
+    match o {
+        backend::Outcome::Unlocked => Outcome::Unlocked,
+        backend::Outcome::WrongSecret => Outcome::WrongSecret,
+        backend::Outcome::NotWaiting => Outcome::NotWaiting,
+        backend::Outcome::Error(_) => Outcome::Error,
+    }
+}
+
+/// Serves one TCP connection: challenge on connect, one token, its result, close.
+pub async fn tcp(shared: Rc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
+    let label = format!("tcp {peer}");
+    let mut session = match Session::new(&shared, Peer::Ip(peer.ip().to_canonical()), label.clone())
+    {
+        Ok(s) => s,
+        Err(e) => {
+            log!("{label}: {e}");
+            return;
+        }
+    };
+    let deadline = Instant::now() + TOTAL_TIMEOUT;
+    let hello = session.challenge_frame();
+    if stream.write_all(&hello).await.is_err() {
+        return;
+    }
+    let mut buf = [0u8; 1024];
+    loop {
+        let wait = IDLE_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
+        let n = match read_timeout(&mut stream, &mut buf, wait).await {
+            Some(Ok(0)) | Some(Err(_)) => return,
+            Some(Ok(n)) => n,
+            None => {
+                log!("{label}: closed after {}s without a token", wait.as_secs());
+                return;
+            }
+        };
+        let mut input = &buf[..n];
+        loop {
+            let (used, reply) = session.step(input).await;
+            input = input.get(used..).unwrap_or(&[]);
+            match reply {
+                Reply::None => {
+                    if used == 0 {
+                        break;
+                    }
+                }
+                Reply::Text(_) => {
+                    // TCP carries frames only; text means garbage or a damaged frame start.
+                    log!("{label}: closed, sent bytes that are not a frame");
+                    return;
+                }
+                Reply::BadFrame => return,
+                Reply::Frame(f, ends) => {
+                    let _ = stream.write_all(&f).await;
+                    let _ = stream.flush().await;
+                    if ends {
+                        return;
+                    }
+                }
+            }
+            if input.is_empty() {
+                break;
+            }
+        }
+    }
+}
+
+async fn read_timeout(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    wait: Duration,
+) -> Option<std::io::Result<usize>> {
+    smol::future::or(async { Some(stream.read(buf).await) }, async {
+        smol::Timer::after(wait).await;
+        None
+    })
+    .await
+}

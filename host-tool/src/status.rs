@@ -1,0 +1,80 @@
+//! `tessera status`: show an agent's signed challenge (host id, host key, volumes and whether
+//! they wait). Read-only: it sends no token and pins nothing.
+
+use argh::FromArgs;
+use tessera_core::message::VolumeState;
+
+use crate::error::Result;
+use crate::identity::fingerprint;
+use crate::known_hosts::{openssh_line, KnownHosts, Pin};
+use crate::link::DEFAULT_BAUD;
+use crate::paths;
+use crate::talk::{self, Pinning};
+use crate::unlock::{host_key_arg, target};
+
+/// show a waiting agent's host id, host key and volumes
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "status")]
+pub struct Status {
+    /// the agent: HOST, HOST:PORT, IP or [IPv6]:PORT (default port 7743)
+    #[argh(positional)]
+    pub host: Option<String>,
+    /// talk over this serial device instead
+    #[argh(option)]
+    pub serial: Option<String>,
+    /// serial baud rate (default 115200)
+    #[argh(option, default = "DEFAULT_BAUD")]
+    pub baud: u32,
+    /// expect this host key (ssh-ed25519 line or file)
+    #[argh(option)]
+    pub host_key: Option<String>,
+    /// keep trying to reach the agent for up to SECONDS
+    #[argh(option)]
+    pub wait: Option<u64>,
+    /// print JSON on stdout
+    #[argh(switch)]
+    pub json: bool,
+}
+
+pub fn run(args: Status) -> Result<()> {
+    let target = target(args.host, args.serial, args.baud)?;
+    let given = host_key_arg(args.host_key.as_deref())?;
+    let talk = talk::connect(&target, args.wait, &Pinning::Show(given), args.json)?;
+    let body = &talk.challenge.body;
+    let host_id = body.host_id.as_str();
+    let pinned =
+        KnownHosts::new(paths::known_hosts()?).check(host_id, &body.host_key) == Pin::Matches;
+    let state = |s: VolumeState| match s {
+        VolumeState::Waiting => "waiting",
+        VolumeState::Unlocked => "unlocked",
+    };
+    if args.json {
+        let vols: Vec<_> = body
+            .volumes
+            .iter()
+            .map(|v| serde_json::json!({"name": v.name.as_str(), "state": state(v.state)}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "host_id": host_id,
+                "host_key": openssh_line(&body.host_key),
+                "fingerprint": fingerprint(&body.host_key),
+                "pinned": pinned,
+                "protocol": body.version,
+                "volumes": vols,
+            })
+        );
+    } else {
+        println!("host      {host_id}");
+        println!(
+            "host key  {} ({})",
+            fingerprint(&body.host_key),
+            if pinned { "pinned" } else { "NOT pinned" }
+        );
+        for v in &body.volumes {
+            println!("volume    {:<24} {}", v.name.as_str(), state(v.state));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! Reaching an agent and getting its verified challenge: connect (retrying under `--wait`), ask
+//! on a serial line, feed the bytes to the core's client state machine, and apply host key pinning.
+//!
+//! Shared by `unlock` and `status`. It never sends a secret; it only ends with a verified
+//! challenge from a pinned (or, for `status`, merely self-consistent) host key.
+
+use std::time::{Duration, Instant};
+
+use tessera_core::limits::MAX_FRAME;
+use tessera_core::message::Challenge;
+use tessera_core::{Client, ClientEvent, HostKeyCheck};
+
+use crate::error::{code, Error, Result};
+use crate::identity::fingerprint;
+use crate::known_hosts::KnownHosts;
+use crate::link::{Link, Target};
+use crate::paths;
+
+/// One try's wait for a challenge after connecting.
+const CHALLENGE_WAIT: Duration = Duration::from_secs(5);
+/// How often a hello is repeated on a serial line (the agent may have missed the first).
+const HELLO_EVERY: Duration = Duration::from_secs(2);
+
+pub struct Talk {
+    pub link: Link,
+    pub client: Client,
+    pub challenge: Challenge,
+    /// The host key was not in known_hosts before this run.
+    pub first_use: bool,
+}
+
+/// How the host key is to be treated.
+pub enum Pinning {
+    /// `unlock`: the key must be pinned, or pinned now (`--host-key` or a yes on the terminal).
+    Require(Option<[u8; 32]>),
+    /// `status`: show an unknown key, refuse only a mismatch.
+    Show(Option<[u8; 32]>),
+}
+
+pub fn connect(target: &Target, wait: Option<u64>, pinning: &Pinning, quiet: bool) -> Result<Talk> {
+    let start = Instant::now();
+    let until = wait.map(|s| start + Duration::from_secs(s));
+    let mut tries = 0u32;
+    loop {
+        tries += 1;
+        let err = match try_once(target, pinning) {
+            Ok(t) => return Ok(t),
+            Err(e) => e,
+        };
+        let Some(until) = until else { return Err(err) };
+        if err.code != code::UNREACHABLE || Instant::now() >= until {
+            return Err(err);
+        }
+        if !quiet {
+            eprintln!(
+                "tessera: waiting for {} ({}s of {}s, try {tries}): {}",
+                target.label(),
+                start.elapsed().as_secs(),
+                wait.unwrap_or(0),
+                err.what
+            );
+        }
+        std::thread::sleep(
+            Duration::from_secs(1).min(until.saturating_duration_since(Instant::now())),
+        );
+    }
+}
+
+fn try_once(target: &Target, pinning: &Pinning) -> Result<Talk> {
+    let given = match pinning {
+        Pinning::Require(g) | Pinning::Show(g) => *g,
+    };
+    let check = match given {
+        Some(k) => HostKeyCheck::Pinned(k),
+        None => HostKeyCheck::FirstUse,
+    };
+    let mut link = Link::open(target, CHALLENGE_WAIT)?;
+    let mut client = Client::new(check);
+    let mut frame = vec![0u8; MAX_FRAME];
+    let deadline = Instant::now() + CHALLENGE_WAIT * if link.is_serial { 2 } else { 1 };
+    let mut next_hello = Instant::now();
+    loop {
+        if link.is_serial && Instant::now() >= next_hello {
+            let n = client.write_hello(&mut frame).map_err(core_err)?;
+            link.send(&frame[..n])?;
+            next_hello = Instant::now() + HELLO_EVERY;
+        }
+        let read_until = if link.is_serial {
+            next_hello.min(deadline)
+        } else {
+            deadline
+        };
+        let bytes = link.read(read_until)?;
+        if bytes.is_empty() && Instant::now() >= deadline {
+            return Err(Error::new(
+                code::UNREACHABLE,
+                format!("no challenge from {}", target.label()),
+                if link.is_serial {
+                    "check the device, the baud rate (--baud) and that the server waits at its unlock prompt"
+                } else {
+                    "this is not a tessera agent, or it is busy: run the command again"
+                },
+            ));
+        }
+        if feed(&mut client, &bytes)?.is_some() {
+            break;
+        }
+    }
+    let challenge = client
+        .challenge()
+        .cloned()
+        .ok_or_else(|| Error::other("challenge vanished", "report this bug"))?;
+    let host_id = challenge.body.host_id.as_str().to_string();
+    let key = challenge.body.host_key;
+    let kh = KnownHosts::new(paths::known_hosts()?);
+    let first_use = kh.check(&host_id, &key) == crate::known_hosts::Pin::Unknown;
+    match pinning {
+        Pinning::Require(g) => kh.verify(&host_id, &key, g.as_ref())?,
+        Pinning::Show(_) => {
+            if let crate::known_hosts::Pin::Differs(pinned) = kh.check(&host_id, &key) {
+                return Err(Error::new(
+                    code::HOST_KEY,
+                    format!(
+                        "host key of {host_id} changed: pinned {}, presented {}",
+                        fingerprint(&pinned),
+                        fingerprint(&key)
+                    ),
+                    "if the host was re-flashed on purpose, remove its line from known_hosts",
+                ));
+            }
+        }
+    }
+    Ok(Talk {
+        link,
+        client,
+        challenge,
+        first_use,
+    })
+}
+
+/// Feeds bytes to the client until it wants more; `Some(first_use)` once a challenge verified.
+fn feed(client: &mut Client, mut bytes: &[u8]) -> Result<Option<bool>> {
+    let mut found = None;
+    loop {
+        let (used, ev) = client.process(bytes);
+        match ev {
+            ClientEvent::NeedMore => {}
+            ClientEvent::Text(_) | ClientEvent::BadFrame(_) | ClientEvent::Result(_) => {}
+            ClientEvent::Challenge { first_use, .. } => found = Some(first_use),
+            ClientEvent::Rejected(e) => {
+                use tessera_core::client::ClientError as E;
+                match e {
+                    E::HostKeyMismatch => {
+                        return Err(Error::new(
+                            code::HOST_KEY,
+                            "the agent's host key is not the one given with --host-key",
+                            "check that you reached the right machine and passed its host key",
+                        ))
+                    }
+                    E::BadHostSignature => return Err(Error::new(
+                        code::HOST_KEY,
+                        "the agent's challenge is not signed by its host key",
+                        "someone may be tampering with the line; check the cabling and the network",
+                    )),
+                    E::Version(v) => {
+                        return Err(Error::other(
+                            format!("the agent speaks protocol version {v}"),
+                            "update tessera on both ends to the same release",
+                        ))
+                    }
+                    // Garbage on a serial line: keep listening.
+                    _ => {}
+                }
+            }
+        }
+        bytes = bytes.get(used..).unwrap_or(&[]);
+        if used == 0 || bytes.is_empty() || found.is_some() {
+            return Ok(found);
+        }
+    }
+}
+
+pub fn core_err(e: tessera_core::client::ClientError) -> Error {
+    Error::other(e.message(), e.hint())
+}

@@ -1,0 +1,274 @@
+//! `tessera unlock`: answer an agent's challenge with a signed token carrying each waiting
+//! volume's secret, and report what the agent did with each.
+//!
+//! Secrets are sealed to the challenge's ephemeral key before they leave this process and are
+//! wiped after sealing. Exit codes tell scripts apart "unreachable", "host key", "refused" and
+//! "wrong secret" (see `error::code`).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use argh::FromArgs;
+use ssh_key::rand_core::{OsRng, RngCore};
+use tessera_core::limits::MAX_FRAME;
+use tessera_core::message::{Outcome, Verdict, VolumeState};
+use tessera_core::{ClientEvent, Name};
+use zeroize::Zeroizing;
+
+use crate::error::{code, Error, Result};
+use crate::identity::{fingerprint, Signer};
+use crate::known_hosts::parse_key;
+use crate::link::{Target, DEFAULT_BAUD};
+use crate::secrets::{Secret, Source};
+use crate::talk::{self, core_err, Pinning};
+
+/// How long the agent may take to try every secret (cryptsetup's KDF runs once per volume).
+const RESULT_WAIT: Duration = Duration::from_secs(120);
+
+/// unlock the waiting volumes of a server over TCP or its serial console
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "unlock")]
+pub struct Unlock {
+    /// the agent: HOST, HOST:PORT, IP or [IPv6]:PORT (default port 7743)
+    #[argh(positional)]
+    pub host: Option<String>,
+    /// talk over this serial device instead (e.g. /dev/ttyUSB0)
+    #[argh(option)]
+    pub serial: Option<String>,
+    /// serial baud rate (default 115200)
+    #[argh(option, default = "DEFAULT_BAUD")]
+    pub baud: u32,
+    /// signing key file (default: ssh-agent, then ~/.config/tessera/id_ed25519, then ~/.ssh/id_ed25519)
+    #[argh(option)]
+    pub identity: Option<PathBuf>,
+    /// pin this host key without asking: an `ssh-ed25519 AAAA...` line or a file holding one
+    #[argh(option)]
+    pub host_key: Option<String>,
+    /// run this shell command per volume (TESSERA_VOLUME, TESSERA_HOST set); its first line is the secret
+    #[argh(option)]
+    pub secret_command: Option<String>,
+    /// read one secret per line from stdin, in the order the agent lists the waiting volumes
+    #[argh(switch)]
+    pub secret_stdin: bool,
+    /// only unlock this volume (repeatable)
+    #[argh(option)]
+    pub volume: Vec<String>,
+    /// keep trying to reach the agent for up to SECONDS, with progress on stderr
+    #[argh(option)]
+    pub wait: Option<u64>,
+    /// print the outcome as JSON on stdout
+    #[argh(switch)]
+    pub json: bool,
+}
+
+pub fn target(host: Option<String>, serial: Option<String>, baud: u32) -> Result<Target> {
+    match (host, serial) {
+        (Some(h), None) => Ok(Target::Tcp(h)),
+        (None, Some(device)) => Ok(Target::Serial { device, baud }),
+        (Some(_), Some(_)) => Err(Error::usage(
+            "both HOST and --serial given",
+            "give either HOST[:PORT] or --serial DEV",
+        )),
+        (None, None) => Err(Error::usage(
+            "no agent given",
+            "give HOST[:PORT] or --serial DEV (e.g. tessera unlock web1 or --serial /dev/ttyUSB0)",
+        )),
+    }
+}
+
+pub fn host_key_arg(s: Option<&str>) -> Result<Option<[u8; 32]>> {
+    s.map(|s| {
+        parse_key(s).ok_or_else(|| {
+            Error::usage(
+                format!("--host-key {s}: not an ssh-ed25519 key or a file holding one"),
+                "pass the host's .pub line (from tessera-agent --gen-host-key) or its file",
+            )
+        })
+    })
+    .transpose()
+}
+
+pub fn run(args: Unlock) -> Result<()> {
+    if args.secret_command.is_some() && args.secret_stdin {
+        return Err(Error::usage(
+            "--secret-command and --secret-stdin together",
+            "choose one source of secrets",
+        ));
+    }
+    for v in &args.volume {
+        Name::new(v)
+            .map_err(|e| Error::usage(format!("--volume {v}: {}", e.message()), e.hint()))?;
+    }
+    let target = target(args.host, args.serial, args.baud)?;
+    let given = host_key_arg(args.host_key.as_deref())?;
+    // Find the key before connecting: a missing key should not cost the agent a connection slot.
+    let mut signer = Signer::select(args.identity.as_deref())?;
+    let mut source = if let Some(cmd) = args.secret_command {
+        Source::Command(cmd)
+    } else if args.secret_stdin {
+        Source::Stdin(Box::new(std::io::BufReader::new(std::io::stdin())))
+    } else {
+        Source::Prompt
+    };
+    let mut talk = talk::connect(&target, args.wait, &Pinning::Require(given), args.json)?;
+    let body = &talk.challenge.body;
+    let host_id = body.host_id.as_str().to_string();
+    let waiting: Vec<Name> = body
+        .volumes
+        .iter()
+        .filter(|v| v.state == VolumeState::Waiting)
+        .filter(|v| args.volume.is_empty() || args.volume.iter().any(|n| n == v.name.as_str()))
+        .map(|v| v.name.clone())
+        .collect();
+    for v in &args.volume {
+        if !body.volumes.iter().any(|w| w.name.as_str() == v) {
+            return Err(Error::usage(
+                format!("{host_id} has no volume {v}"),
+                "run `tessera status` to list its volumes",
+            ));
+        }
+    }
+    if !args.json {
+        eprintln!(
+            "tessera: {host_id} ({}){} signs with {}",
+            fingerprint(&body.host_key),
+            if talk.first_use { ", pinned now," } else { "" },
+            signer.label()
+        );
+    }
+    if waiting.is_empty() {
+        if args.json {
+            println!("{}", serde_json::json!({"host_id": host_id, "volumes": []}));
+        } else {
+            println!("{host_id}: no volume waits to be unlocked");
+        }
+        return Ok(());
+    }
+    let mut secrets: Vec<(Name, Secret)> = Vec::new();
+    for name in &waiting {
+        secrets.push((name.clone(), source.get(&host_id, name.as_str())?));
+    }
+    let mut ikm = Zeroizing::new([0u8; 32]);
+    OsRng.fill_bytes(&mut ikm[..]);
+    let refs: Vec<(&Name, &[u8])> = secrets.iter().map(|(n, s)| (n, s.as_slice())).collect();
+    let admin = signer.public();
+    let request = talk
+        .client
+        .prepare_unlock(&admin, &refs, &ikm)
+        .map_err(core_err)?;
+    let signed_data = request.signed_data;
+    drop(refs);
+    drop(secrets);
+    let signature = signer.sign(&signed_data)?;
+    let mut frame = vec![0u8; MAX_FRAME];
+    let n = talk
+        .client
+        .write_unlock(&signature, &mut frame)
+        .map_err(|e| {
+            if e == tessera_core::client::ClientError::BadAdminSignature {
+                Error::other(
+                    "the signature does not verify with the chosen key",
+                    "check `ssh-add -l` and --identity: the agent signed with another key",
+                )
+            } else {
+                core_err(e)
+            }
+        })?;
+    talk.link.send(&frame[..n])?;
+    let result = wait_result(&mut talk)?;
+    report(
+        &host_id,
+        &result,
+        args.json,
+        talk.link.sent,
+        talk.link.received,
+    )
+}
+
+fn wait_result(talk: &mut talk::Talk) -> Result<tessera_core::message::ResultBody> {
+    let deadline = Instant::now() + RESULT_WAIT;
+    loop {
+        let bytes = talk.link.read(deadline)?;
+        if bytes.is_empty() {
+            return Err(Error::new(
+                code::UNREACHABLE,
+                "the agent did not answer the token",
+                "run `tessera status` to see which volumes still wait, then unlock again",
+            ));
+        }
+        let mut rest = &bytes[..];
+        loop {
+            let (used, ev) = talk.client.process(rest);
+            if let ClientEvent::Result(r) = ev {
+                return Ok(r.clone());
+            }
+            rest = rest.get(used..).unwrap_or(&[]);
+            if used == 0 || rest.is_empty() {
+                break;
+            }
+        }
+    }
+}
+
+fn report(
+    host_id: &str,
+    result: &tessera_core::message::ResultBody,
+    json: bool,
+    sent: usize,
+    received: usize,
+) -> Result<()> {
+    match &result.verdict {
+        Verdict::Refused(r) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"host_id": host_id, "refused": r.message(), "hint": r.hint()})
+                );
+            }
+            Err(Error::new(
+                code::REFUSED,
+                format!("{host_id} refused the token: {}", r.message()),
+                r.hint(),
+            ))
+        }
+        Verdict::Outcomes(lines) => {
+            let mut wrong = Vec::new();
+            let mut failed = Vec::new();
+            for l in lines {
+                match l.outcome {
+                    Outcome::WrongSecret => wrong.push(l.name.as_str()),
+                    Outcome::Error => failed.push(l.name.as_str()),
+                    _ => {}
+                }
+            }
+            if json {
+                let vols: Vec<_> = lines
+                    .iter()
+                    .map(|l| serde_json::json!({"name": l.name.as_str(), "outcome": l.outcome.message()}))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"host_id": host_id, "volumes": vols, "bytes_sent": sent, "bytes_received": received})
+                );
+            } else {
+                for l in lines {
+                    println!("{host_id}: {}: {}", l.name.as_str(), l.outcome.message());
+                }
+            }
+            if !wrong.is_empty() {
+                return Err(Error::new(
+                    code::WRONG_SECRET,
+                    format!("wrong secret for {}", wrong.join(", ")),
+                    "check the passphrase (cryptsetup luksOpen --test-passphrase) and run unlock again for those volumes",
+                ));
+            }
+            if !failed.is_empty() {
+                return Err(Error::other(
+                    format!("{host_id} could not unlock {}", failed.join(", ")),
+                    "look at the server's console log (tessera-agent lines)",
+                ));
+            }
+            Ok(())
+        }
+    }
+}
