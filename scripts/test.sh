@@ -21,8 +21,10 @@ step "protocol vectors re-derived by an independent Python implementation"
 python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography
 python3 agent/core/tests/vectors_independent.py
 
-step "static agents (x86_64 and aarch64 musl) for the boot tests"
+step "static agents (x86_64 and aarch64 musl) and the host tool for the boot tests"
 scripts/build-agents.sh
+# cargo test builds no binary of another package: the boots run target/debug/tessera.
+cargo build --quiet -p tessera
 
 step "cargo test --workspace"
 cargo test --workspace --no-fail-fast 2>&1 | tee target/test.log
