@@ -125,8 +125,11 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
                 continue;
             }
             if std::mem::take(&mut gated) {
-                // The session's decoder did not see the gated bytes: start it afresh.
+                // The session's decoder did not see the gated bytes: start it afresh, as if just
+                // after a delimiter (a `00` the gate took may be the start of the next frame; a
+                // stray one is dropped as every delimiter is).
                 session.reset_input();
+                let _ = session.step(&[0]).await;
             }
             let (used, reply) = session.step(input).await;
             input = input.get(used..).unwrap_or(&[]);

@@ -289,8 +289,13 @@ impl Session {
         let _ = self.agent.write_result(&mut scratch);
         std::mem::swap(&mut self.agent, &mut prev.agent);
         std::mem::swap(&mut self.verified, &mut prev.verified);
-        // The swapped-in agent's decoder was reset above; follow it.
+        // The swapped-in agent's decoder has just read this frame; the mirror follows it.
         self.mirror.reset();
+        let mut rest = f.get(..n).unwrap_or(&[]);
+        while !rest.is_empty() {
+            let (used, _) = self.mirror.decode(rest);
+            rest = rest.get(used.max(1)..).unwrap_or(&[]);
+        }
         log!("{}: token answers the previous challenge", self.label);
         Some(step)
     }
@@ -381,7 +386,14 @@ pub async fn tcp(shared: Rc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
     loop {
         let wait = IDLE_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
         let n = match read_timeout(&mut stream, &mut buf, wait).await {
-            Some(Ok(0)) | Some(Err(_)) => return,
+            Some(Ok(0)) => {
+                log!("{label}: closed by the peer");
+                return;
+            }
+            Some(Err(e)) => {
+                log!("{label}: read failed ({e}), closed");
+                return;
+            }
             Some(Ok(n)) => n,
             None => {
                 log!("{label}: closed after {}s without a token", wait.as_secs());

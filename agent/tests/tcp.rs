@@ -515,20 +515,23 @@ fn bad_signatures_rate_limit_that_peer_only() {
 #[test]
 fn a_silent_connection_is_closed_after_the_idle_timeout() {
     let host = Host::new("web1", "listen 127.0.0.1:0\n");
-    let agent = host.start();
+    let mut agent = host.start();
     let addr = agent.addr();
     // The agent's clock starts after it sent the challenge, so between these two instants: the
     // bounds below hold however late this thread gets to run on a loaded machine.
     let before_connect = std::time::Instant::now();
-    let mut raw = Raw::start(addr, Some(peer(77))).unwrap();
+    // A source address no other test uses.
+    let mut raw = Raw::start(addr, Some(IpAddr::V4(Ipv4Addr::new(127, 99, 0, 1)))).unwrap();
     let after_challenge = std::time::Instant::now();
     // Say nothing: the agent must hang up by itself (10 s idle limit), not keep the slot forever.
     assert!(raw.result(Duration::from_secs(40)).is_none());
     let (since_connect, since_challenge) = (before_connect.elapsed(), after_challenge.elapsed());
+    let running = agent.is_running();
     // Not before the idle limit, and well before the 30 s total limit: the idle limit closed it.
     assert!(
         since_connect >= Duration::from_secs(10) && since_challenge < Duration::from_secs(25),
-        "{since_connect:?} {since_challenge:?}"
+        "{since_connect:?} {since_challenge:?} agent running: {running}\n{}",
+        agent.log_text()
     );
     assert!(
         agent
