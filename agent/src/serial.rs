@@ -5,13 +5,15 @@
 //! Whichever path delivers a volume's secret first wins, and the console is told `NAME unlocked`.
 //! Nothing typed is echoed. Garbage on the line can neither wedge the decoder (it resynchronises on
 //! every `00`) nor grow memory (fixed buffers), and a frame that never ends is dropped after a pause.
+//! A token lockout (ratelimit.rs) only ever stops frames: keys typed at the console are never
+//! delayed by it.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Async;
-use tessera_core::frame::Decoder;
+use tessera_core::frame::{Decoded, Decoder};
 use zeroize::Zeroizing;
 
 use crate::backend::Outcome;
@@ -24,10 +26,10 @@ use crate::tty::Tty;
 
 /// How often the prompt checks for volumes opened elsewhere.
 const TICK: Duration = Duration::from_millis(500);
-/// A frame start (`00 FE`) followed by this long a silence without the frame's end was noise: the
-/// decoder is reset so that the keys typed next reach the prompt (a real frame at 9600 baud takes
-/// well under a second).
-const FRAME_STALL: Duration = Duration::from_secs(3);
+/// A frame start (`00 FE`) followed by this long a silence without the frame's end was noise (or a
+/// tool killed mid-frame): the decoder is reset so that the keys typed next reach the prompt. A
+/// sender writes a frame in one go, so a real frame never pauses this long (core: `in_frame`).
+const FRAME_STALL: Duration = Duration::from_secs(1);
 
 pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
     let file = tty.try_clone()?;
@@ -40,12 +42,20 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
     };
     let mut session = Session::new(&shared, Peer::Serial, "serial".into())?;
     let mut buf = [0u8; 256];
-    // Mirrors the session's frame decoder, only to know whether a frame is half-way in.
-    let mut shadow = Decoder::new();
     let mut last_byte = Instant::now();
+    // Takes the frames out of the line while the rate limiter locks the serial peer out.
+    let mut gate = Decoder::new();
+    let mut gated = false;
     con.prompt().await?;
     loop {
-        let timeout = TICK;
+        // While a frame is half-way in, wake up when the line has been quiet for FRAME_STALL.
+        let timeout = if session.in_frame() || gate.in_frame() {
+            FRAME_STALL
+                .saturating_sub(last_byte.elapsed())
+                .clamp(Duration::from_millis(10), TICK)
+        } else {
+            TICK
+        };
         let changed = shared.changed.listen();
         let read = smol::future::or(async { Some((&con.io).read(&mut buf).await) }, async {
             smol::future::or(changed, async {
@@ -57,13 +67,13 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
         .await;
         let n = match read {
             None => {
-                if shadow.in_frame() && last_byte.elapsed() >= FRAME_STALL {
+                if (session.in_frame() || gate.in_frame()) && last_byte.elapsed() >= FRAME_STALL {
                     log!(
-                        "serial: a frame start without an end, dropped after {}s",
+                        "serial: a frame start without an end, dropped after {}s of silence",
                         FRAME_STALL.as_secs()
                     );
-                    shadow.reset();
-                    session = Session::new(&shared, Peer::Serial, "serial".into())?;
+                    session.reset_input();
+                    gate.reset();
                 }
                 con.prompt().await?;
                 continue;
@@ -85,13 +95,42 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
             }
         };
         last_byte = Instant::now();
-        let mut rest = &buf[..n];
-        while !rest.is_empty() {
-            let (used, _) = shadow.decode(rest);
-            rest = rest.get(used.max(1)..).unwrap_or(&[]);
-        }
         let mut input = &buf[..n];
-        loop {
+        while !input.is_empty() {
+            let locked = shared
+                .limiter
+                .borrow_mut()
+                .locked_for(Peer::Serial, Instant::now());
+            if locked.is_some() || gate.in_frame() {
+                // Locked out after bad tokens: frames are dropped unread (no token verified, no
+                // hello answered) while typed keys still reach the prompt at once.
+                let (used, what) = gate.decode(input);
+                let mut text = Zeroizing::new(Vec::new());
+                match what {
+                    Decoded::Text(t) => text.extend_from_slice(t),
+                    Decoded::Frame(_) => log!(
+                        "serial: frame ignored, rate limited after bad tokens ({}s left)",
+                        locked.map_or(0, |d| d.as_secs() + 1)
+                    ),
+                    Decoded::NeedMore | Decoded::Error(_) => {}
+                }
+                input = input.get(used..).unwrap_or(&[]);
+                for &b in text.iter() {
+                    con.key(b).await?;
+                }
+                gated = true;
+                if used == 0 {
+                    break;
+                }
+                continue;
+            }
+            if std::mem::take(&mut gated) {
+                // The session's decoder did not see the gated bytes: start it afresh, as if just
+                // after a delimiter (a `00` the gate took may be the start of the next frame; a
+                // stray one is dropped as every delimiter is).
+                session.reset_input();
+                let _ = session.step(&[0]).await;
+            }
             let (used, reply) = session.step(input).await;
             input = input.get(used..).unwrap_or(&[]);
             match reply {
@@ -101,23 +140,12 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
                         con.key(b).await?;
                     }
                 }
-                Reply::Frame(frame, is_result) => {
-                    if is_result {
-                        // A refused token on the serial line waits out its lockout here: typed
-                        // keys queue in the tty meanwhile, nothing is lost.
-                        let locked = shared
-                            .limiter
-                            .borrow_mut()
-                            .locked_for(Peer::Serial, Instant::now());
-                        if let Some(d) = locked {
-                            smol::Timer::after(d).await;
-                        }
-                    }
+                Reply::Frame(frame, _) => {
                     con.write(&frame).await?;
                     session.result_sent();
                 }
             }
-            if used == 0 || input.is_empty() {
+            if used == 0 {
                 break;
             }
         }

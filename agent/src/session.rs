@@ -2,7 +2,12 @@
 //! core's sans-IO agent state machine (`tessera_core::Agent`).
 //!
 //! Each conversation gets a fresh challenge (fresh X25519 key, the boot's `boot_id`, the volume table
-//! as it is now), so a token answers exactly one challenge. Verified secrets go to
+//! as it is now), so a token answers exactly one challenge. A hello is answered with the same
+//! challenge unless the volume table changed (or its replay set is full): the host tool repeats its
+//! hello every 2 s on a serial line, and a new challenge would cross a token already in flight. The
+//! core remembers every token per challenge, so answering one challenge many times stays replay-safe.
+//! When a hello does bring a new challenge, the one before is kept too, and a token that answers it
+//! is still taken (not refused as a bad signature, nor counted by the rate limiter). Verified secrets go to
 //! [`Shared::unlock`]; refusals are answered with their reason, and the suspicious ones feed the
 //! rate limiter. Nothing here logs a secret or trusts a length from the wire.
 
@@ -15,7 +20,8 @@ use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Async;
 
 type TcpStream = Async<std::net::TcpStream>;
-use tessera_core::limits::{MAX_ADMINS, MAX_FRAME, MAX_VOLUMES};
+use tessera_core::frame::{self, Decoded, Decoder};
+use tessera_core::limits::{MAX_ADMINS, MAX_FRAME, MAX_TOKENS_PER_CHALLENGE, MAX_VOLUMES};
 use tessera_core::message::{Key, VolumeInfo, VolumeState};
 use tessera_core::{Agent, AgentConfig, AgentEvent, Name, Outcome, Refusal};
 use zeroize::Zeroizing;
@@ -82,30 +88,39 @@ impl Protocol {
         })
     }
 
-    /// A fresh challenge with the volume table as it is now.
-    fn new_agent(&self, shared: &Shared) -> std::io::Result<Agent> {
-        let mut volumes: heapless::Vec<VolumeInfo, MAX_VOLUMES> = heapless::Vec::new();
-        for (i, v) in shared.cfg.volumes.iter().enumerate() {
-            let state = match shared.state(i) {
-                VolState::Waiting => VolumeState::Waiting,
-                VolState::HandingOff | VolState::Done => VolumeState::Unlocked,
-            };
-            // Names were checked in Protocol::new; the config holds at most MAX_VOLUMES.
-            if let Ok(name) = Name::new(&v.name) {
-                let _ = volumes.push(VolumeInfo { name, state });
-            }
-        }
-        let mut ephemeral = [0u8; 32];
-        keys::fill_random(&mut ephemeral)?;
+    /// A fresh challenge (new X25519 key) for the volume table `volumes`.
+    fn new_agent(&self, volumes: Volumes) -> std::io::Result<Agent> {
+        // Zeroizing: the copy moved into the config is wiped by the config's own Drop, this one
+        // here; no copy of the secret outlives the call.
+        let mut ephemeral = Zeroizing::new([0u8; 32]);
+        keys::fill_random(&mut ephemeral[..])?;
         Ok(Agent::new(AgentConfig {
             host_key: *self.host_key,
             host_id: self.host_id.clone(),
             boot_id: self.boot_id,
-            ephemeral_secret: ephemeral,
+            ephemeral_secret: *ephemeral,
             admins: self.admins.clone(),
             volumes,
         }))
     }
+}
+
+type Volumes = heapless::Vec<VolumeInfo, MAX_VOLUMES>;
+
+/// The volume table as it is now, as a challenge lists it.
+fn volume_table(shared: &Shared) -> Volumes {
+    let mut volumes = Volumes::new();
+    for (i, v) in shared.cfg.volumes.iter().enumerate() {
+        let state = match shared.state(i) {
+            VolState::Waiting => VolumeState::Waiting,
+            VolState::HandingOff | VolState::Done => VolumeState::Unlocked,
+        };
+        // Names were checked in Protocol::new; the config holds at most MAX_VOLUMES.
+        if let Ok(name) = Name::new(&v.name) {
+            let _ = volumes.push(VolumeInfo { name, state });
+        }
+    }
+    volumes
 }
 
 /// What the agent machine asked for, detached from its borrow of the input.
@@ -119,10 +134,24 @@ enum Step {
     Pending,
 }
 
+/// One challenge and how many tokens it has verified (the core's replay set holds
+/// [`MAX_TOKENS_PER_CHALLENGE`]; a full one refuses every token, so the next hello replaces it).
+struct Issued {
+    agent: Agent,
+    verified: usize,
+}
+
 /// One peer's conversation: the machine plus the peer's identity for logs and rate limits.
 pub struct Session {
     shared: Rc<Shared>,
     agent: Agent,
+    verified: usize,
+    /// The challenge sent before the current one, for a token that crossed the newer challenge.
+    previous: Option<Issued>,
+    /// Follows the same bytes as the agent's decoder, to keep the last frame's payload: a token
+    /// refused by the current challenge is tried on the previous one.
+    mirror: Decoder,
+    last_frame: Vec<u8>,
     pub peer: Peer,
     label: String,
     /// Held from a verified token until its result is sent (see [`Shared::begin_session`]).
@@ -132,12 +161,27 @@ pub struct Session {
 impl Session {
     pub fn new(shared: &Rc<Shared>, peer: Peer, label: String) -> std::io::Result<Session> {
         Ok(Session {
-            agent: shared.protocol.new_agent(shared)?,
+            agent: shared.protocol.new_agent(volume_table(shared))?,
+            verified: 0,
+            previous: None,
+            mirror: Decoder::new(),
+            last_frame: Vec::new(),
             shared: Rc::clone(shared),
             peer,
             label,
             owes_result: None,
         })
+    }
+
+    /// Whether a frame has started and not ended (see [`Agent::in_frame`]).
+    pub fn in_frame(&self) -> bool {
+        self.agent.in_frame()
+    }
+
+    /// Drops a partial frame (a stray `00 FE` on a quiet serial line).
+    pub fn reset_input(&mut self) {
+        self.agent.reset_input();
+        self.mirror.reset();
     }
 
     /// The caller has sent the last result: the agent may now exit if every volume is open.
@@ -157,6 +201,15 @@ impl Session {
     pub async fn step(&mut self, input: &[u8]) -> (usize, Reply) {
         let (used, step) = {
             let (used, ev) = self.agent.process(input);
+            let mut rest = input.get(..used).unwrap_or(&[]);
+            while !rest.is_empty() {
+                let (n, what) = self.mirror.decode(rest);
+                if let Decoded::Frame(p) = what {
+                    self.last_frame.clear();
+                    self.last_frame.extend_from_slice(p);
+                }
+                rest = rest.get(n.max(1)..).unwrap_or(&[]);
+            }
             let step = match ev {
                 AgentEvent::NeedMore => Step::NeedMore,
                 AgentEvent::Text(t) => Step::Text(Zeroizing::new(t.to_vec())),
@@ -176,32 +229,92 @@ impl Session {
                 Reply::BadFrame
             }
             Step::Challenge => {
-                // A new challenge reflects volumes opened since the last one.
-                match self.shared.protocol.new_agent(&self.shared) {
-                    Ok(a) => self.agent = a,
-                    Err(e) => log!("{}: cannot make a new challenge: {e}", self.label),
-                }
+                self.renew_if_stale();
                 Reply::Frame(self.challenge_frame(), false)
             }
             Step::Token { admin } => Reply::Frame(self.unlock(admin).await, true),
-            Step::Refused(r) => {
-                log!("{}: token refused: {}", self.label, r.message());
-                if r.is_suspicious() {
-                    let now = Instant::now();
-                    let mut limiter = self.shared.limiter.borrow_mut();
-                    limiter.failed(self.peer, now);
-                    if let Some(d) = limiter.locked_for(self.peer, now) {
-                        log!("{}: rate limited for {}s", self.label, d.as_secs());
-                    }
-                }
-                Reply::Frame(self.result(), true)
-            }
+            Step::Refused(Refusal::BadSignature) => match self.try_previous() {
+                Some(Step::Token { admin }) => Reply::Frame(self.unlock(admin).await, true),
+                Some(Step::Refused(r)) => self.refused(r),
+                _ => self.refused(Refusal::BadSignature),
+            },
+            Step::Refused(r) => self.refused(r),
             Step::Pending => Reply::Frame(self.result(), true),
         };
         (used, reply)
     }
 
+    /// A hello: a new challenge only when the volume table changed (a new one lists volumes
+    /// opened since) or the replay set is full; the replaced one is kept as the previous one.
+    fn renew_if_stale(&mut self) {
+        let now = volume_table(&self.shared);
+        if now == self.agent.challenge().body.volumes && self.verified < MAX_TOKENS_PER_CHALLENGE {
+            return;
+        }
+        match self.shared.protocol.new_agent(now) {
+            Ok(a) => {
+                let old = std::mem::replace(&mut self.agent, a);
+                self.previous = Some(Issued {
+                    agent: old,
+                    verified: std::mem::take(&mut self.verified),
+                });
+                // The new agent's decoder starts afresh; so does its mirror.
+                self.mirror.reset();
+            }
+            Err(e) => log!("{}: cannot make a new challenge: {e}", self.label),
+        }
+    }
+
+    /// The token just refused by the current challenge as a bad signature: does it answer the
+    /// previous challenge (a hello brought a new challenge while the token was on its way)? If so
+    /// the previous challenge becomes the current one, with the token's verdict pending in it,
+    /// and the current one's refusal is dropped unsent. `None`: a bad signature indeed.
+    fn try_previous(&mut self) -> Option<Step> {
+        let prev = self.previous.as_mut()?;
+        let mut f = vec![0u8; MAX_FRAME];
+        let n = frame::encode(&self.last_frame, &mut f).ok()?;
+        prev.agent.reset_input();
+        let (_, ev) = prev.agent.process(f.get(..n).unwrap_or(&[]));
+        let step = match ev {
+            AgentEvent::Unlock { admin } => Step::Token { admin },
+            AgentEvent::Refused(r) if r != Refusal::BadSignature => Step::Refused(r),
+            _ => {
+                // Not signed for the previous challenge either: clear what it holds pending.
+                let mut scratch = vec![0u8; MAX_FRAME];
+                let _ = prev.agent.write_result(&mut scratch);
+                return None;
+            }
+        };
+        let mut scratch = vec![0u8; MAX_FRAME];
+        let _ = self.agent.write_result(&mut scratch);
+        std::mem::swap(&mut self.agent, &mut prev.agent);
+        std::mem::swap(&mut self.verified, &mut prev.verified);
+        // The swapped-in agent's decoder has just read this frame; the mirror follows it.
+        self.mirror.reset();
+        let mut rest = f.get(..n).unwrap_or(&[]);
+        while !rest.is_empty() {
+            let (used, _) = self.mirror.decode(rest);
+            rest = rest.get(used.max(1)..).unwrap_or(&[]);
+        }
+        log!("{}: token answers the previous challenge", self.label);
+        Some(step)
+    }
+
+    fn refused(&mut self, r: Refusal) -> Reply {
+        log!("{}: token refused: {}", self.label, r.message());
+        if r.is_suspicious() {
+            let now = Instant::now();
+            let mut limiter = self.shared.limiter.borrow_mut();
+            limiter.failed(self.peer, now);
+            if let Some(d) = limiter.locked_for(self.peer, now) {
+                log!("{}: rate limited for {}s", self.label, d.as_secs());
+            }
+        }
+        Reply::Frame(self.result(), true)
+    }
+
     async fn unlock(&mut self, admin: Key) -> Vec<u8> {
+        self.verified = self.verified.saturating_add(1);
         self.owes_result = Some(self.shared.begin_session());
         let mut line = [0u8; tessera_core::authorized_keys::ENCODED_LEN];
         let who = tessera_core::authorized_keys::encode(&admin, &mut line).to_string();
@@ -273,7 +386,14 @@ pub async fn tcp(shared: Rc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
     loop {
         let wait = IDLE_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
         let n = match read_timeout(&mut stream, &mut buf, wait).await {
-            Some(Ok(0)) | Some(Err(_)) => return,
+            Some(Ok(0)) => {
+                log!("{label}: closed by the peer");
+                return;
+            }
+            Some(Err(e)) => {
+                log!("{label}: read failed ({e}), closed");
+                return;
+            }
             Some(Ok(n)) => n,
             None => {
                 log!("{label}: closed after {}s without a token", wait.as_secs());

@@ -4,6 +4,7 @@
 mod common;
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -14,10 +15,14 @@ const SECS: Duration = Duration::from_secs(10);
 
 /// `tessera unlock` with the pty's slave as stdin/stdout/stderr and controlling terminal.
 fn unlock_on_pty(host: &Host, addr: &str, p: &Pty) -> std::process::Child {
+    // O_NOCTTY: a test process that leads its own session without a terminal (run under setsid,
+    // or by a CI runner that starts it that way) would otherwise take the pty as its own
+    // controlling terminal; the child's TIOCSCTTY then fails, and the pty's hangup kills the test.
     let slave = || {
         std::fs::OpenOptions::new()
             .read(true)
             .write(true)
+            .custom_flags(rustix::fs::OFlags::NOCTTY.bits() as i32)
             .open(&p.slave)
             .unwrap()
     };

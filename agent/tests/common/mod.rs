@@ -468,7 +468,11 @@ pub fn read_result(stream: &mut TcpStream, wait: Duration) -> Option<ResultBody>
     let mut dec = Decoder::new();
     let mut buf = [0u8; 4096];
     loop {
-        let n = stream.read(&mut buf).ok()?;
+        // A signal (other tests in this process spawn children) must not read as "closed".
+        let n = match stream.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => r.ok()?,
+        };
         if n == 0 {
             return None;
         }
