@@ -18,7 +18,7 @@ use ed25519_dalek::SigningKey;
 use heapless::Vec;
 use zeroize::Zeroize;
 
-use crate::frame::{Decoder, Step};
+use crate::frame::{Decoder, Next};
 use crate::limits::{
     AEAD_TAG_LEN, HASH_LEN, MAX_ADMINS, MAX_PAYLOAD, MAX_TOKENS_PER_CHALLENGE, MAX_VOLUMES,
     PROTOCOL_VERSION,
@@ -259,26 +259,13 @@ impl Agent {
         let mut payload = [0u8; MAX_PAYLOAD];
         let mut pos = 0usize;
         loop {
-            let rest = incoming.get(pos..).unwrap_or(&[]);
-            let (used, step) = self.decoder.step(rest);
-            pos = pos.saturating_add(used);
-            let n = match step {
-                Step::NeedMore => return (pos, AgentEvent::NeedMore),
-                Step::Text { start, end } => {
-                    let text = rest.get(start..end).unwrap_or(&[]);
-                    return (pos, AgentEvent::Text(text));
-                }
-                Step::Error(e) => return (pos, AgentEvent::BadFrame(e)),
-                Step::Frame(len) => {
-                    let f = self.decoder.payload(len);
-                    match payload.get_mut(..f.len()) {
-                        Some(dst) => {
-                            dst.copy_from_slice(f);
-                            f.len()
-                        }
-                        None => return (pos, AgentEvent::BadFrame(FrameError::TooLong)),
-                    }
-                }
+            let (next_pos, next) = self.decoder.next_payload(incoming, pos, &mut payload);
+            pos = next_pos;
+            let n = match next {
+                Next::NeedMore => return (pos, AgentEvent::NeedMore),
+                Next::Text(text) => return (pos, AgentEvent::Text(text)),
+                Next::Error(e) => return (pos, AgentEvent::BadFrame(e)),
+                Next::Frame(n) => n,
             };
             let frame = payload.get(..n).unwrap_or(&[]);
             match self.handle_frame(frame) {

@@ -15,7 +15,7 @@ use core::fmt;
 
 use heapless::Vec;
 
-use crate::frame::{Decoder, FrameError, Step};
+use crate::frame::{Decoder, FrameError, Next};
 use crate::limits::{HASH_LEN, MAX_PAYLOAD, MAX_VOLUMES, PROTOCOL_VERSION, SIGNATURE_LEN};
 use crate::message::{
     split_signed, Challenge, Key, Message, MessageError, ResultBody, SealedVolume, Signature,
@@ -241,26 +241,13 @@ impl Client {
         let mut payload = [0u8; MAX_PAYLOAD];
         let mut pos = 0usize;
         loop {
-            let rest = incoming.get(pos..).unwrap_or(&[]);
-            let (used, step) = self.decoder.step(rest);
-            pos = pos.saturating_add(used);
-            let n = match step {
-                Step::NeedMore => return (pos, ClientEvent::NeedMore),
-                Step::Text { start, end } => {
-                    let text = rest.get(start..end).unwrap_or(&[]);
-                    return (pos, ClientEvent::Text(text));
-                }
-                Step::Error(e) => return (pos, ClientEvent::BadFrame(e)),
-                Step::Frame(len) => {
-                    let f = self.decoder.payload(len);
-                    match payload.get_mut(..f.len()) {
-                        Some(dst) => {
-                            dst.copy_from_slice(f);
-                            f.len()
-                        }
-                        None => return (pos, ClientEvent::BadFrame(FrameError::TooLong)),
-                    }
-                }
+            let (next_pos, next) = self.decoder.next_payload(incoming, pos, &mut payload);
+            pos = next_pos;
+            let n = match next {
+                Next::NeedMore => return (pos, ClientEvent::NeedMore),
+                Next::Text(text) => return (pos, ClientEvent::Text(text)),
+                Next::Error(e) => return (pos, ClientEvent::BadFrame(e)),
+                Next::Frame(n) => n,
             };
             let frame = payload.get(..n).unwrap_or(&[]);
             match self.handle_frame(frame) {

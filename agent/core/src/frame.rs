@@ -116,6 +116,16 @@ pub(crate) enum Step {
     Error(FrameError),
 }
 
+/// What [`Decoder::next_payload`] found: like [`Decoded`], with the payload's length in the
+/// caller's buffer instead of a borrow of the decoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Next<'a> {
+    NeedMore,
+    Text(&'a [u8]),
+    Frame(usize),
+    Error(FrameError),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Text,
@@ -213,6 +223,37 @@ impl Decoder {
     /// The payload of the frame the last [`Decoder::step`] returned as `Step::Frame(n)`.
     pub(crate) fn payload(&self, n: usize) -> &[u8] {
         self.buf.get(..n).unwrap_or(&[])
+    }
+
+    /// The state machines' read step: the next event at `incoming[from..]`, with a complete
+    /// frame's payload copied into `payload` (the decoder's buffer is reused by the next step,
+    /// and the caller must be free to borrow itself mutably while it handles the frame).
+    /// Returns the new position in `incoming`.
+    pub(crate) fn next_payload<'a>(
+        &mut self,
+        incoming: &'a [u8],
+        from: usize,
+        payload: &mut [u8; MAX_PAYLOAD],
+    ) -> (usize, Next<'a>) {
+        let rest = incoming.get(from..).unwrap_or(&[]);
+        let (used, step) = self.step(rest);
+        let pos = from.saturating_add(used);
+        let next = match step {
+            Step::NeedMore => Next::NeedMore,
+            Step::Text { start, end } => Next::Text(rest.get(start..end).unwrap_or(&[])),
+            Step::Error(e) => Next::Error(e),
+            Step::Frame(len) => {
+                let f = self.payload(len);
+                match payload.get_mut(..f.len()) {
+                    Some(dst) => {
+                        dst.copy_from_slice(f);
+                        Next::Frame(f.len())
+                    }
+                    None => Next::Error(FrameError::TooLong),
+                }
+            }
+        };
+        (pos, next)
     }
 
     /// [`Decoder::decode`] without borrows in the result, for the state machines.
