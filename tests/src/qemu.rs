@@ -44,6 +44,9 @@ pub struct MachineSpec {
     pub workdir: PathBuf,
     /// Record the guest's network traffic here (qemu `filter-dump`, pcap format).
     pub pcap: Option<PathBuf>,
+    /// Firmware to start instead of qemu's direct kernel boot (U-Boot's `u-boot.bin`): then
+    /// `kernel`, `initrd` and `append` are not passed, the firmware finds its own on `disks`.
+    pub bios: Option<PathBuf>,
 }
 
 struct Shared {
@@ -143,14 +146,18 @@ impl Machine {
             sock.display()
         ));
         cmd.args(["-serial", "chardev:ser0"]);
-        cmd.arg("-kernel")
-            .arg(&spec.kernel)
-            .arg("-initrd")
-            .arg(&spec.initrd);
-        cmd.arg("-append").arg(format!(
-            "console={console} root=/dev/mapper/cryptroot panic=-1 {}",
-            spec.append
-        ));
+        if let Some(bios) = &spec.bios {
+            cmd.arg("-bios").arg(bios);
+        } else {
+            cmd.arg("-kernel")
+                .arg(&spec.kernel)
+                .arg("-initrd")
+                .arg(&spec.initrd);
+            cmd.arg("-append").arg(format!(
+                "console={console} root=/dev/mapper/cryptroot panic=-1 {}",
+                spec.append
+            ));
+        }
         for (i, d) in spec.disks.iter().enumerate() {
             cmd.arg("-drive").arg(format!(
                 "file={},format=raw,if=none,id=d{i},cache=unsafe",

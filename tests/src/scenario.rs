@@ -118,6 +118,7 @@ impl Scenario {
             mem_mb: 512,
             workdir: self.work.clone(),
             pcap: None,
+            bios: None,
         }
     }
 }

@@ -1,9 +1,10 @@
 //! `tessera flash` against real Debian initramfs images booted under qemu (the tests/ harness):
 //! a stock initrd (gzip, and the same archive as one zstd frame) flashed with `--initrd`, a
-//! debootstrap root flashed with `--root --update-initramfs`, and the tessera-agent .deb installed
-//! into a copy of that root. Each boot is unlocked over the network by `tessera unlock`, and the
-//! unlocked root reports that nothing of tessera survived. Needs scripts/build-agents.sh and the
-//! host tool (target/debug/tessera), like every boot test.
+//! debootstrap root flashed with `--root --update-initramfs`, the tessera-agent .deb installed into
+//! a copy of that root, and an arm64 uInitrd, both as a bare payload and on an Armbian-shaped SD
+//! card booted by Debian's qemu_arm64 U-Boot (boot.scr, armbianEnv.txt). Each boot is unlocked over
+//! the network by `tessera unlock`, and the unlocked root reports that nothing of tessera survived.
+//! Needs scripts/build-agents.sh and the host tool (target/debug/tessera), like every boot test.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use tessera_e2e::chroot::{Arch, Flavor};
 use tessera_e2e::scenario::{shared_keys, Scenario, PASSPHRASE};
 use tessera_e2e::tools::{self, unlock, Target};
-use tessera_e2e::{LuksImage, Nic, MARKER, PROMPT};
+use tessera_e2e::{LuksImage, Machine, Nic, MARKER, PROMPT};
 use tessera_flash::cli::FlashCmd;
 
 const PROMPT_WAIT: Duration = Duration::from_secs(300);
@@ -61,7 +62,13 @@ fn flash_cmd(arch: Arch, keys: &tools::Keys) -> FlashCmd {
 
 /// Boots `initrd` with the LUKS root, unlocks it over the network, checks the clean unlock.
 fn boot_and_unlock(s: &Scenario, initrd: &Path, root: &LuksImage, keys: &tools::Keys) {
-    let mut m = ok(s.boot(initrd, &[root], Nic::User, ""));
+    let m = ok(s.boot(initrd, &[root], Nic::User, ""));
+    unlock_booted(m, keys);
+}
+
+/// Waits for the cryptroot prompt of a booted machine, unlocks it with `tessera unlock` over the
+/// forwarded port, and checks that the root came up clean and the whole initrd was unpacked.
+fn unlock_booted(mut m: Machine, keys: &tools::Keys) {
     ok(m.wait_for(&format!("{PROMPT} cryptroot"), PROMPT_WAIT));
     let port = m.port.expect("a forwarded agent port");
     let run = ok(unlock(
@@ -90,7 +97,8 @@ fn boot_and_unlock(s: &Scenario, initrd: &Path, root: &LuksImage, keys: &tools::
     );
     assert!(
         !m.transcript().contains("Initramfs unpacking failed"),
-        "the kernel dropped the appended segment"
+        "the kernel dropped the appended segment; console: {}",
+        m.log_path().display()
     );
 }
 
@@ -381,4 +389,157 @@ fn flash_a_uinitrd_for_arm64_then_boot_its_payload_and_unlock() {
         .unwrap();
     assert!(st.success(), "dumpimage refused the rewritten uInitrd");
     boot_and_unlock(&s, &payload, &root, &keys);
+}
+
+/// Debian's U-Boot for qemu's arm64 `virt` machine (package u-boot-qemu), started as firmware.
+const UBOOT_QEMU_ARM64: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
+
+/// A simplified Armbian boot.cmd: distro boot sets devtype/devnum/distro_bootpart/prefix, the script
+/// imports armbianEnv.txt (its `extraargs` reach the kernel command line), loads Image and uInitrd
+/// and boots them with the device tree qemu handed to U-Boot (a board would load its own .dtb).
+const BOOT_CMD: &str = r#"echo "boot.scr: devtype=${devtype} devnum=${devnum} part=${distro_bootpart}"
+setenv rootdev "/dev/mapper/cryptroot"
+setenv consoleargs "console=ttyAMA0"
+setenv extraargs ""
+if test -e ${devtype} ${devnum}:${distro_bootpart} ${prefix}armbianEnv.txt; then
+  load ${devtype} ${devnum}:${distro_bootpart} ${scriptaddr} ${prefix}armbianEnv.txt
+  env import -t ${scriptaddr} ${filesize}
+fi
+setenv bootargs "${consoleargs} root=${rootdev} panic=-1 ${extraargs}"
+load ${devtype} ${devnum}:${distro_bootpart} ${ramdisk_addr_r} ${prefix}uInitrd
+load ${devtype} ${devnum}:${distro_bootpart} ${kernel_addr_r} ${prefix}Image
+booti ${kernel_addr_r} ${ramdisk_addr_r} ${fdtcontroladdr}
+"#;
+
+const MIB: u64 = 1 << 20;
+const BOOT_PART_MIB: u64 = 96;
+
+/// One MBR partition entry (CHS fields unused, as sfdisk writes them for LBA-only disks).
+fn mbr_entry(bootable: bool, start: u64, sectors: u64) -> [u8; 16] {
+    let mut e = [0u8; 16];
+    e[0] = if bootable { 0x80 } else { 0 };
+    e[1..4].copy_from_slice(&[0xfe, 0xff, 0xff]);
+    e[4] = 0x83;
+    e[5..8].copy_from_slice(&[0xfe, 0xff, 0xff]);
+    e[8..12].copy_from_slice(&u32::try_from(start).unwrap().to_le_bytes());
+    e[12..16].copy_from_slice(&u32::try_from(sectors).unwrap().to_le_bytes());
+    e
+}
+
+/// An Armbian-shaped SD card image without loop devices: an MBR (written here: two entries do not
+/// justify the fdisk package), partition 1 a bootable ext4 `/boot` filled by `mkfs.ext4 -d`
+/// (distro boot scans bootable partitions first), partition 2 the LUKS root copied verbatim
+/// (crypttab finds it by its LUKS UUID).
+fn armbian_disk(bootfs: &Path, root: &LuksImage, out: &Path) {
+    use std::io::{Seek, SeekFrom, Write};
+    let p1 = out.with_extension("p1");
+    let f = std::fs::File::create(&p1).unwrap();
+    f.set_len(BOOT_PART_MIB * MIB).unwrap();
+    drop(f);
+    let st = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "armbi_boot", "-d"])
+        .arg(bootfs)
+        .arg(&p1)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mkfs.ext4 -d for /boot");
+    let root_len = std::fs::metadata(&root.path).unwrap().len().div_ceil(MIB) * MIB;
+    let mut disk = std::fs::File::create(out).unwrap();
+    disk.set_len(MIB + BOOT_PART_MIB * MIB + root_len + MIB)
+        .unwrap();
+    let mut mbr = [0u8; 512];
+    mbr[446..462].copy_from_slice(&mbr_entry(true, MIB / 512, BOOT_PART_MIB * MIB / 512));
+    mbr[462..478].copy_from_slice(&mbr_entry(
+        false,
+        (MIB + BOOT_PART_MIB * MIB) / 512,
+        root_len / 512,
+    ));
+    mbr[510] = 0x55;
+    mbr[511] = 0xaa;
+    disk.write_all(&mbr).unwrap();
+    disk.seek(SeekFrom::Start(MIB)).unwrap();
+    std::io::copy(&mut std::fs::File::open(&p1).unwrap(), &mut disk).unwrap();
+    disk.seek(SeekFrom::Start(MIB + BOOT_PART_MIB * MIB))
+        .unwrap();
+    std::io::copy(&mut std::fs::File::open(&root.path).unwrap(), &mut disk).unwrap();
+    std::fs::remove_file(&p1).unwrap();
+}
+
+fn mkimage(args: &[&str], input: &Path, output: &Path) {
+    let out = Command::new("mkimage")
+        .args(args)
+        .arg("-d")
+        .arg(input)
+        .arg(output)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mkimage: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The whole Armbian boot path: an SD card image whose `/boot` holds boot.scr (mkimage -T script),
+/// armbianEnv.txt, Image and the uInitrd `tessera flash --initrd` rewrote; Debian's qemu_arm64
+/// U-Boot finds boot.scr by distro boot, loads both through the legacy-image checks and boots; the
+/// flashed agent answers on the network and `tessera unlock` opens the root.
+#[test]
+fn flash_a_uinitrd_for_arm64_then_boot_it_through_uboot_and_unlock() {
+    let s = ok(Scenario::new(
+        "flash-uinitrd-uboot",
+        Arch::Arm64,
+        Flavor::InitramfsTools,
+    ));
+    let keys = ok(shared_keys());
+    let root = ok(s.root_image());
+    let stock = ok(s.initrd(&[&root], None));
+    let bootfs = s.work.join("bootfs");
+    std::fs::create_dir_all(&bootfs).unwrap();
+    let uinitrd = bootfs.join("uInitrd");
+    mkimage(
+        &[
+            "-A", "arm64", "-O", "linux", "-T", "ramdisk", "-C", "gzip", "-n", "uInitrd",
+        ],
+        &stock,
+        &uinitrd,
+    );
+    let mut c = flash_cmd(Arch::Arm64, &keys);
+    c.board = "qemu-arm64-uboot".into();
+    c.initrd = Some(uinitrd.clone());
+    ok(c.execute());
+    // The backup stays beside the image, not on the card.
+    let _ = std::fs::remove_file(bootfs.join("uInitrd.bak"));
+    let boot_cmd = s.work.join("boot.cmd");
+    std::fs::write(&boot_cmd, BOOT_CMD).unwrap();
+    mkimage(
+        &["-C", "none", "-A", "arm64", "-T", "script"],
+        &boot_cmd,
+        &bootfs.join("boot.scr"),
+    );
+    // Debian's arm64 vmlinuz is already an uncompressed Image: booti takes it as is.
+    std::fs::copy(s.chroot.kernel(), bootfs.join("Image")).unwrap();
+    let mut spec = s.spec(&uinitrd, &[&root], Nic::User, "armbian_env=imported");
+    std::fs::write(
+        bootfs.join("armbianEnv.txt"),
+        format!("verbosity=1\nextraargs={}\n", spec.append.trim()),
+    )
+    .unwrap();
+    let disk = s.work.join("sdcard.img");
+    armbian_disk(&bootfs, &root, &disk);
+    spec.bios = Some(UBOOT_QEMU_ARM64.into());
+    spec.disks = vec![disk];
+    let m = ok(Machine::boot(&spec));
+    ok(m.wait_for("Found U-Boot script /boot.scr", Duration::from_secs(60)));
+    ok(m.wait_for(
+        "## Loading init Ramdisk from Legacy Image",
+        Duration::from_secs(60),
+    ));
+    ok(m.wait_for("Verifying Checksum ... OK", Duration::from_secs(60)));
+    let cmdline = ok(m.wait_line("Kernel command line:", Duration::from_secs(60)));
+    assert!(
+        cmdline.contains("armbian_env=imported") && cmdline.contains("root=/dev/mapper/cryptroot"),
+        "armbianEnv.txt's extraargs did not reach the kernel: {cmdline}"
+    );
+    unlock_booted(m, &keys);
 }
