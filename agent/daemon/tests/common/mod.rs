@@ -23,7 +23,7 @@ pub fn tessera_bin() -> PathBuf {
     BUILD.call_once(|| {
         let status = Command::new(env!("CARGO"))
             .args(["build", "--quiet", "-p", "tessera", "--bin", "tessera"])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
             .status()
             .expect("run cargo build -p tessera");
         assert!(status.success(), "cargo build -p tessera failed");
