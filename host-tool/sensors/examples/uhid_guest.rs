@@ -1,4 +1,5 @@
-//! Runs as PID 1 inside a qemu guest (tests/uhid_qemu.rs builds it statically and boots it): loads
+//! Runs as PID 1 inside a qemu guest (tessera-e2e's tests/tests/uhid_boot.rs builds it statically
+//! and boots it): loads
 //! hid, hid-generic and uhid, creates a virtual Eaton UPS (0463:ffff) on /dev/uhid with the
 //! Eaton/MGE-layout descriptor, answers the kernel's GET_REPORT requests, and reads it back through
 //! the library's real hidraw path (sysfs discovery, HIDIOCGRDESC, HIDIOCGFEATURE); a virtual

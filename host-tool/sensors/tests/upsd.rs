@@ -2,8 +2,7 @@
 //! CLI must show what `upsc` shows, and a dead driver, a dead upsd or a cut connection must give
 //! one-line errors naming the UPS while other sensors keep working.
 
-mod upsd_common;
-
+use crate::upsd_common::{free_port, wait_for, Upsd};
 use argh::FromArgs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -11,7 +10,6 @@ use std::time::Duration;
 use tessera_sensors::cli::SensorsCmd;
 use tessera_sensors::nut::NutServer;
 use tessera_sensors::{Kind, Outcome, SensorError};
-use upsd_common::{free_port, wait_for, Upsd};
 
 const EATON_3S: &str = include_str!("fixtures/eaton-3s-550.dev");
 

@@ -2,8 +2,6 @@
 //! `/lib/nut/upsd` on a free loopback port, everything in a temp dir (NUT_CONFPATH/STATEPATH).
 //! Dropping the guard kills both.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

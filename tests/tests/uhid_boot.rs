@@ -1,7 +1,7 @@
 //! The real hidraw path (sysfs discovery, HIDIOCGRDESC, HIDIOCGRAWINFO/NAME/UNIQ, HIDIOCGFEATURE)
 //! against a virtual Eaton UPS made with /dev/uhid. This machine's kernel has no uhid, so
-//! tests/uhid-guest.sh boots Debian's kernel in qemu with examples/uhid_guest.rs as /init; the
-//! guest prints what the library read and this test checks it. A virtual TEMPer stick there also
+//! tests/uhid-guest.sh boots Debian's kernel in qemu with host-tool/sensors/examples/uhid_guest.rs
+//! as /init; the guest prints what the library read and this test checks it. A virtual TEMPer stick there also
 //! tests the write(2)/read(2) side of hidraw.
 
 use std::process::Command;

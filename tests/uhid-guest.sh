@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Boots a qemu guest (Debian 6.1 kernel, uhid module) whose /init is the statically linked
-# examples/uhid_guest.rs, and prints the guest console. tests/uhid_qemu.rs runs this and checks it.
+# host-tool/sensors/examples/uhid_guest.rs, and prints the guest console. tests/tests/uhid_boot.rs
+# (tessera-e2e) runs this and checks it.
 # The kernel comes from TESSERA_GUEST_KERNEL_DIR (a tree with boot/vmlinuz-* and lib/modules), else
 # any debootstrap tree under ~/.cache/tessera, else Debian's linux-image package is downloaded and
 # unpacked once into ~/.cache/tessera/sensors-kernel. Nothing here is committed.
 set -euo pipefail
-cd "$(dirname "$0")/../../.."
+cd "$(dirname "$0")/.."
 cache="${HOME}/.cache/tessera"
 
 find_tree() {
