@@ -1,12 +1,10 @@
 //! Unlocking over TCP with the real agent, the real host tool and real LUKS2 images, and every way a
 //! token must be refused with nothing unlocked.
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use tessera_core::message::{Outcome, Verdict};
 use tessera_core::Refusal;
 

@@ -1,12 +1,10 @@
 //! The Debian cryptroot hand-off with real FIFOs: `keyscript` volumes get their verified secret in
 //! `RUN_DIR/NAME.key` (read by tessera's keyscript), `askpass` volumes in askpass's passfifo.
 
-mod common;
-
 use std::io::Read;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const SECS: Duration = Duration::from_secs(10);
 

@@ -1,34 +1,37 @@
-//! Shared harness for the agent's real-process tests: LUKS2 image files made by the real cryptsetup,
-//! the real `tessera-agent` and `tessera` binaries, keys made by their own keygen verbs, ptys.
+//! Shared harness of the real-process tests: LUKS2 image files made by the real cryptsetup, the
+//! real `tessera-agent` and `tessera` binaries, keys made by their own keygen verbs, ptys.
 //!
 //! Every process started here is killed when its handle drops, and every wait has a deadline, so a
 //! failing test ends instead of hanging CI.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{Arc, Condvar, Mutex, Once};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-pub const AGENT: &str = env!("CARGO_BIN_EXE_tessera-agent");
-
-/// The `tessera` host tool, built once by the same cargo (another package's binary is not built
-/// for this crate's tests on its own).
-pub fn tessera_bin() -> PathBuf {
-    static BUILD: Once = Once::new();
-    let agent = Path::new(AGENT);
-    let bin = agent.with_file_name("tessera");
-    BUILD.call_once(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "tessera", "--bin", "tessera"])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-            .status()
-            .expect("run cargo build -p tessera");
-        assert!(status.success(), "cargo build -p tessera failed");
-    });
+/// The debug `tessera-agent` and `tessera` of this workspace. They are built before the tests
+/// (`cargo build -p tessera -p tessera-agent`, as scripts/test.sh does), never from here: a nested
+/// cargo fights the running one over the target folder's lock.
+fn built(name: &str) -> PathBuf {
+    let bin = tessera_e2e::tools::target_dir().join("debug").join(name);
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build -p tessera -p tessera-agent` first",
+        bin.display()
+    );
     bin
+}
+
+/// The agent binary under test.
+pub fn agent_bin() -> PathBuf {
+    built("tessera-agent")
+}
+
+/// The `tessera` host tool.
+pub fn tessera_bin() -> PathBuf {
+    built("tessera")
 }
 
 pub struct Dir(pub tempfile::TempDir);
@@ -82,25 +85,6 @@ pub fn luks_image(path: &Path, pass: &str) {
     );
 }
 
-/// True when `pass` opens the image (what the agent's `test` method checks too).
-pub fn luks_opens(path: &Path, pass: &str) -> bool {
-    let mut child = Command::new("cryptsetup")
-        .args(["open", "--test-passphrase"])
-        .arg(path)
-        .arg("--key-file=-")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(pass.as_bytes())
-        .unwrap();
-    child.wait().unwrap().success()
-}
-
 /// An admin key made by `tessera keygen` (OpenSSH format) in `dir`.
 pub fn admin_key(dir: &Path, name: &str) -> (PathBuf, String) {
     let key = dir.join(name);
@@ -122,7 +106,7 @@ pub fn admin_key(dir: &Path, name: &str) -> (PathBuf, String) {
 
 /// A host key made by `tessera-agent --gen-host-key`; returns its .pub line.
 pub fn host_key(path: &Path) -> String {
-    let out = Command::new(AGENT)
+    let out = Command::new(agent_bin())
         .arg("--gen-host-key")
         .arg(path)
         .output()
@@ -143,7 +127,7 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(config: &Path, env: &[(&str, &Path)]) -> Agent {
-        let mut cmd = Command::new(AGENT);
+        let mut cmd = Command::new(agent_bin());
         cmd.arg("--config").arg(config);
         for (k, v) in env {
             cmd.env(k, v);
@@ -205,22 +189,6 @@ impl Agent {
         line.rsplit(' ').next().unwrap().parse().unwrap()
     }
 
-    pub fn addrs(&self, n: usize) -> Vec<SocketAddr> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let lines = self.log.0.lock().unwrap().clone();
-            let addrs: Vec<SocketAddr> = lines
-                .iter()
-                .filter_map(|l| l.split("listening on ").nth(1))
-                .map(|a| a.parse().unwrap())
-                .collect();
-            if addrs.len() >= n || Instant::now() > deadline {
-                return addrs;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -255,7 +223,6 @@ pub struct Host {
     pub dir: Dir,
     pub host_pub: String,
     pub admin: PathBuf,
-    pub admin_pub: String,
     pub config: PathBuf,
 }
 
@@ -286,7 +253,6 @@ impl Host {
             dir,
             host_pub,
             admin,
-            admin_pub,
             config,
         }
     }

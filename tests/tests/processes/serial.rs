@@ -1,15 +1,13 @@
 //! The serial console on real ptys: a person typing at the agent's prompt, the host tool unlocking
 //! through a line full of console noise, and both at once on the same agent.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const SECS: Duration = Duration::from_secs(10);
 

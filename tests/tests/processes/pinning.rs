@@ -1,15 +1,13 @@
 //! First-use host key pinning asked on a real terminal (a pty as the controlling tty), and refused
 //! without one.
 
-mod common;
-
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const SECS: Duration = Duration::from_secs(10);
 

@@ -1,12 +1,10 @@
 //! SSHSIG interop: a token signed by a real OpenSSH `ssh-agent` holding a key made by
 //! `ssh-keygen -t ed25519` is accepted by the real agent.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 struct SshAgent(u32);
 
