@@ -11,7 +11,7 @@ use tessera_e2e::pty::PtyBridge;
 use tessera_e2e::scenario::{
     agent_conf, shared_keys, tessera_files, Scenario, DATA_PASSPHRASE, PASSPHRASE,
 };
-use tessera_e2e::tools::{unlock, Target};
+use tessera_e2e::tools::{unlock, Keys, Target};
 use tessera_e2e::{LuksImage, Machine, Nic, MARKER, PROMPT};
 
 pub const PROMPT_WAIT: Duration = Duration::from_secs(300);
@@ -265,18 +265,23 @@ fn tool_ok(run: &tessera_e2e::tools::ToolRun, m: &Machine) {
     );
 }
 
-fn network_unlock(name: &str, arch: Arch, flavor: Flavor) {
-    let mut b = boot(name, arch, flavor, Nic::User, false, "");
-    let port = b.m.port.unwrap();
+/// `tessera unlock` over the network with `secrets` on its stdin: the tool must succeed and the root
+/// come up. Returns the marker line the unlocked root printed.
+fn network_unlocks(m: &mut Machine, keys: &Keys, secrets: &str, wait: &str) -> String {
     let run = ok(unlock(
-        &b.keys,
-        &Target::Tcp(port),
-        &format!("{PASSPHRASE}\n"),
-        &["--wait", "120"],
+        keys,
+        &Target::Tcp(m.port.unwrap()),
+        secrets,
+        &["--wait", wait],
         TOOL_WAIT,
     ));
-    tool_ok(&run, &b.m);
-    let line = ok(b.m.expect_unlocked(UNLOCK_WAIT));
+    tool_ok(&run, m);
+    ok(m.expect_unlocked(UNLOCK_WAIT))
+}
+
+fn network_unlock(name: &str, arch: Arch, flavor: Flavor) {
+    let mut b = boot(name, arch, flavor, Nic::User, false, "");
+    let line = network_unlocks(&mut b.m, &b.keys, &format!("{PASSPHRASE}\n"), "120");
     match flavor {
         Flavor::InitramfsTools | Flavor::Dropbear => assert_clean_unlock(&line, "cryptroot,"),
         // Under dracut systemd stops the agent's unit at switch-root and its ExecStopPost scrubs
@@ -321,17 +326,8 @@ fn typed_with_agent(name: &str, arch: Arch, flavor: Flavor) {
 
 fn root_and_data(name: &str, arch: Arch, flavor: Flavor) {
     let mut b = boot(name, arch, flavor, Nic::User, true, "");
-    let port = b.m.port.unwrap();
     let secrets = format!("{PASSPHRASE}\n{DATA_PASSPHRASE}\n");
-    let run = ok(unlock(
-        &b.keys,
-        &Target::Tcp(port),
-        &secrets,
-        &["--wait", "120"],
-        TOOL_WAIT,
-    ));
-    tool_ok(&run, &b.m);
-    let line = ok(b.m.expect_unlocked(UNLOCK_WAIT));
+    let line = network_unlocks(&mut b.m, &b.keys, &secrets, "120");
     assert_clean_unlock(&line, "cryptdata,cryptroot,");
 }
 
@@ -361,15 +357,7 @@ fn wrong_then_right(name: &str, arch: Arch, flavor: Flavor) {
         !b.m.transcript().contains("bad password"),
         "a wrong secret reached cryptsetup in cryptroot"
     );
-    let right = ok(unlock(
-        &b.keys,
-        &Target::Tcp(port),
-        &format!("{PASSPHRASE}\n"),
-        &["--wait", "60"],
-        TOOL_WAIT,
-    ));
-    tool_ok(&right, &b.m);
-    let line = ok(b.m.expect_unlocked(UNLOCK_WAIT));
+    let line = network_unlocks(&mut b.m, &b.keys, &format!("{PASSPHRASE}\n"), "60");
     assert_clean_unlock(&line, "cryptroot,");
 }
 
@@ -464,14 +452,6 @@ fn other_host_refused(name: &str, arch: Arch, flavor: Flavor) {
         "the other host's secret reached cryptsetup"
     );
 
-    let run = ok(unlock(
-        &keys,
-        &Target::Tcp(m.port.unwrap()),
-        &format!("{PASSPHRASE}\n"),
-        &["--wait", "60"],
-        TOOL_WAIT,
-    ));
-    tool_ok(&run, &m);
-    let line = ok(m.expect_unlocked(UNLOCK_WAIT));
+    let line = network_unlocks(&mut m, &keys, &format!("{PASSPHRASE}\n"), "60");
     assert_clean_unlock(&line, "cryptroot,");
 }
