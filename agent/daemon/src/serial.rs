@@ -11,14 +11,13 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::io::AsyncReadExt;
 use smol::Async;
 use tessera_core::frame::{Decoded, Decoder};
 use zeroize::Zeroizing;
 
-use crate::backend::Outcome;
-use crate::console::{Event, LineEditor};
-use crate::log;
+use crate::console::Console;
+use crate::log::log;
 use crate::ratelimit::Peer;
 use crate::session::{Reply, Session};
 use crate::state::Shared;
@@ -34,12 +33,7 @@ const FRAME_STALL: Duration = Duration::from_secs(1);
 pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
     let file = tty.try_clone()?;
     let io = Async::new(file)?;
-    let mut con = Console {
-        shared: Rc::clone(&shared),
-        io,
-        editor: LineEditor::new(),
-        prompted: None,
-    };
+    let mut con = Console::new(Rc::clone(&shared), io);
     let mut session = Session::new(&shared, Peer::Serial, "serial".into())?;
     let mut buf = [0u8; 256];
     let mut last_byte = Instant::now();
@@ -57,7 +51,7 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
             TICK
         };
         let changed = shared.changed.listen();
-        let read = smol::future::or(async { Some((&con.io).read(&mut buf).await) }, async {
+        let read = smol::future::or(async { Some(con.tty().read(&mut buf).await) }, async {
             smol::future::or(changed, async {
                 smol::Timer::after(timeout).await;
             })
@@ -150,80 +144,5 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
             }
         }
         con.prompt().await?;
-    }
-}
-
-struct Console {
-    shared: Rc<Shared>,
-    io: Async<std::fs::File>,
-    editor: LineEditor,
-    /// The volume the prompt on screen is for.
-    prompted: Option<usize>,
-}
-
-impl Console {
-    async fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        (&self.io).write_all(bytes).await?;
-        (&self.io).flush().await
-    }
-
-    /// Shows the prompt for the first waiting volume, after telling the console about volumes
-    /// that the network opened meanwhile.
-    async fn prompt(&mut self) -> std::io::Result<()> {
-        self.shared.notice_unlocked_elsewhere();
-        let first = self.shared.first_waiting();
-        if first == self.prompted {
-            return Ok(());
-        }
-        if let Some(old) = self.prompted {
-            let name = &self.shared.cfg.volumes[old].name;
-            self.editor.clear();
-            self.write(format!("\r\n{name} unlocked\r\n").as_bytes())
-                .await?;
-        }
-        self.prompted = first;
-        if first.is_none() && self.shared.all_done() {
-            self.shared.console_caught_up.set(true);
-            self.shared.changed.notify(usize::MAX);
-        }
-        if let Some(i) = first {
-            let name = &self.shared.cfg.volumes[i].name;
-            self.write(format!("Please unlock disk {name}: ").as_bytes())
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn key(&mut self, b: u8) -> std::io::Result<()> {
-        match self.editor.feed(b) {
-            Event::None => Ok(()),
-            Event::Cancelled => {
-                self.write(b"^C\r\n").await?;
-                self.prompted = None;
-                self.prompt().await
-            }
-            Event::Submit => {
-                self.write(b"\r\n").await?;
-                let secret = self.editor.take(|l| Zeroizing::new(l.to_vec()));
-                let Some(i) = self.prompted else {
-                    return Ok(());
-                };
-                let name = self.shared.cfg.volumes[i].name.clone();
-                let outcome = self.shared.unlock(i, secret, "the console").await;
-                let msg = match outcome {
-                    Outcome::Unlocked => format!("{name} unlocked\r\n"),
-                    Outcome::WrongSecret => format!("Wrong passphrase for {name}, try again\r\n"),
-                    Outcome::NotWaiting => format!("{name} unlocked\r\n"),
-                    Outcome::Error(_) => format!("Could not unlock {name}, see the log\r\n"),
-                };
-                self.write(msg.as_bytes()).await?;
-                // Ask again (same volume after a wrong secret, the next one otherwise).
-                self.prompted = None;
-                self.prompt().await
-            }
-        }
     }
 }

@@ -1,127 +1,24 @@
 //! One conversation with the host tool, over a TCP connection or the serial line, driving the
 //! core's sans-IO agent state machine (`tessera_core::Agent`).
 //!
-//! Each conversation gets a fresh challenge (fresh X25519 key, the boot's `boot_id`, the volume table
-//! as it is now), so a token answers exactly one challenge. A hello is answered with the same
-//! challenge unless the volume table changed (or its replay set is full): the host tool repeats its
-//! hello every 2 s on a serial line, and a new challenge would cross a token already in flight. The
-//! core remembers every token per challenge, so answering one challenge many times stays replay-safe.
-//! When a hello does bring a new challenge, the one before is kept too, and a token that answers it
-//! is still taken (not refused as a bad signature, nor counted by the rate limiter). Verified secrets go to
-//! [`Shared::unlock`]; refusals are answered with their reason, and the suspicious ones feed the
-//! rate limiter. Nothing here logs a secret or trusts a length from the wire.
+//! Each conversation gets its own challenges; which challenge a hello gets and which tokens are
+//! still taken is the rule of docs/protocol.md §5. Verified secrets go to [`Shared::unlock`];
+//! refusals are answered with their reason, and the suspicious ones feed the rate limiter. Nothing
+//! here logs a secret or trusts a length from the wire.
 
-use std::fmt;
-use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use smol::io::{AsyncReadExt, AsyncWriteExt};
-use smol::Async;
-
-type TcpStream = Async<std::net::TcpStream>;
 use tessera_core::frame::{self, Decoded, Decoder};
-use tessera_core::limits::{MAX_ADMINS, MAX_FRAME, MAX_TOKENS_PER_CHALLENGE, MAX_VOLUMES};
-use tessera_core::message::{Key, VolumeInfo, VolumeState};
-use tessera_core::{Agent, AgentConfig, AgentEvent, Name, Outcome, Refusal};
+use tessera_core::limits::{MAX_FRAME, MAX_TOKENS_PER_CHALLENGE};
+use tessera_core::message::Key;
+use tessera_core::{Agent, AgentEvent, Outcome, Refusal};
 use zeroize::Zeroizing;
 
 use crate::backend;
-use crate::config::Config;
-use crate::keys::{self, SEED_LEN};
-use crate::log;
-use crate::net::{IDLE_TIMEOUT, TOTAL_TIMEOUT};
+use crate::log::log;
 use crate::ratelimit::Peer;
-use crate::state::{SessionGuard, Shared, VolState};
-
-/// What stays the same for every challenge of this boot.
-pub struct Protocol {
-    host_key: Zeroizing<[u8; SEED_LEN]>,
-    host_id: Name,
-    boot_id: [u8; 16],
-    admins: heapless::Vec<Key, MAX_ADMINS>,
-}
-
-#[derive(Debug)]
-pub struct ProtocolError(String);
-
-impl fmt::Display for ProtocolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Protocol {
-    pub fn new(
-        cfg: &Config,
-        seed: &[u8; SEED_LEN],
-        admins: &[[u8; 32]],
-    ) -> Result<Protocol, ProtocolError> {
-        let host_id = Name::new(&cfg.host_id).map_err(|e| {
-            ProtocolError(format!(
-                "host id {}: {}; {}",
-                cfg.host_id,
-                e.message(),
-                e.hint()
-            ))
-        })?;
-        for v in &cfg.volumes {
-            Name::new(&v.name).map_err(|e| {
-                ProtocolError(format!("volume {}: {}; {}", v.name, e.message(), e.hint()))
-            })?;
-        }
-        let mut list = heapless::Vec::new();
-        for a in admins.iter().take(MAX_ADMINS) {
-            let _ = list.push(*a);
-        }
-        if admins.len() > MAX_ADMINS {
-            log!("only the first {MAX_ADMINS} admin keys are used");
-        }
-        let mut boot_id = [0u8; 16];
-        keys::fill_random(&mut boot_id)
-            .map_err(|e| ProtocolError(format!("cannot read random bytes: {e}")))?;
-        Ok(Protocol {
-            host_key: Zeroizing::new(*seed),
-            host_id,
-            boot_id,
-            admins: list,
-        })
-    }
-
-    /// A fresh challenge (new X25519 key) for the volume table `volumes`.
-    fn new_agent(&self, volumes: Volumes) -> std::io::Result<Agent> {
-        // Zeroizing: the copy moved into the config is wiped by the config's own Drop, this one
-        // here; no copy of the secret outlives the call.
-        let mut ephemeral = Zeroizing::new([0u8; 32]);
-        keys::fill_random(&mut ephemeral[..])?;
-        Ok(Agent::new(AgentConfig {
-            host_key: *self.host_key,
-            host_id: self.host_id.clone(),
-            boot_id: self.boot_id,
-            ephemeral_secret: *ephemeral,
-            admins: self.admins.clone(),
-            volumes,
-        }))
-    }
-}
-
-type Volumes = heapless::Vec<VolumeInfo, MAX_VOLUMES>;
-
-/// The volume table as it is now, as a challenge lists it.
-fn volume_table(shared: &Shared) -> Volumes {
-    let mut volumes = Volumes::new();
-    for (i, v) in shared.cfg.volumes.iter().enumerate() {
-        let state = match shared.state(i) {
-            VolState::Waiting => VolumeState::Waiting,
-            VolState::HandingOff | VolState::Done => VolumeState::Unlocked,
-        };
-        // Names were checked in Protocol::new; the config holds at most MAX_VOLUMES.
-        if let Ok(name) = Name::new(&v.name) {
-            let _ = volumes.push(VolumeInfo { name, state });
-        }
-    }
-    volumes
-}
+use crate::state::{SessionGuard, Shared};
 
 /// What the agent machine asked for, detached from its borrow of the input.
 enum Step {
@@ -161,7 +58,7 @@ pub struct Session {
 impl Session {
     pub fn new(shared: &Rc<Shared>, peer: Peer, label: String) -> std::io::Result<Session> {
         Ok(Session {
-            agent: shared.protocol.new_agent(volume_table(shared))?,
+            agent: shared.protocol.new_agent(shared.volume_table())?,
             verified: 0,
             previous: None,
             mirror: Decoder::new(),
@@ -247,7 +144,7 @@ impl Session {
     /// A hello: a new challenge only when the volume table changed (a new one lists volumes
     /// opened since) or the replay set is full; the replaced one is kept as the previous one.
     fn renew_if_stale(&mut self) {
-        let now = volume_table(&self.shared);
+        let now = self.shared.volume_table();
         if now == self.agent.challenge().body.volumes && self.verified < MAX_TOKENS_PER_CHALLENGE {
             return;
         }
@@ -334,7 +231,7 @@ impl Session {
         for (index, name, secret) in secrets {
             let outcome = match self.shared.index_of(&name) {
                 Some(i) => self.shared.unlock(i, secret, &self.label).await,
-                None => backend::Outcome::NotWaiting,
+                None => backend::Attempt::NotWaiting,
             };
             let _ = self.agent.set_outcome(index, to_wire(&outcome));
         }
@@ -357,88 +254,11 @@ pub enum Reply {
     Frame(Vec<u8>, bool),
 }
 
-fn to_wire(o: &backend::Outcome) -> Outcome {
+fn to_wire(o: &backend::Attempt) -> Outcome {
     match o {
-        backend::Outcome::Unlocked => Outcome::Unlocked,
-        backend::Outcome::WrongSecret => Outcome::WrongSecret,
-        backend::Outcome::NotWaiting => Outcome::NotWaiting,
-        backend::Outcome::Error(_) => Outcome::Error,
+        backend::Attempt::Unlocked => Outcome::Unlocked,
+        backend::Attempt::WrongSecret => Outcome::WrongSecret,
+        backend::Attempt::NotWaiting => Outcome::NotWaiting,
+        backend::Attempt::Error(_) => Outcome::Error,
     }
-}
-
-/// Serves one TCP connection: challenge on connect, one token, its result, close.
-pub async fn tcp(shared: Rc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
-    let label = format!("tcp {peer}");
-    let mut session = match Session::new(&shared, Peer::Ip(peer.ip().to_canonical()), label.clone())
-    {
-        Ok(s) => s,
-        Err(e) => {
-            log!("{label}: {e}");
-            return;
-        }
-    };
-    let deadline = Instant::now() + TOTAL_TIMEOUT;
-    let hello = session.challenge_frame();
-    if stream.write_all(&hello).await.is_err() {
-        return;
-    }
-    let mut buf = [0u8; 1024];
-    loop {
-        let wait = IDLE_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
-        let n = match read_timeout(&mut stream, &mut buf, wait).await {
-            Some(Ok(0)) => {
-                log!("{label}: closed by the peer");
-                return;
-            }
-            Some(Err(e)) => {
-                log!("{label}: read failed ({e}), closed");
-                return;
-            }
-            Some(Ok(n)) => n,
-            None => {
-                log!("{label}: closed after {}s without a token", wait.as_secs());
-                return;
-            }
-        };
-        let mut input = &buf[..n];
-        loop {
-            let (used, reply) = session.step(input).await;
-            input = input.get(used..).unwrap_or(&[]);
-            match reply {
-                Reply::None => {
-                    if used == 0 {
-                        break;
-                    }
-                }
-                Reply::Text(_) => {
-                    // TCP carries frames only; text means garbage or a damaged frame start.
-                    log!("{label}: closed, sent bytes that are not a frame");
-                    return;
-                }
-                Reply::BadFrame => return,
-                Reply::Frame(f, ends) => {
-                    let _ = stream.write_all(&f).await;
-                    let _ = stream.flush().await;
-                    if ends {
-                        return;
-                    }
-                }
-            }
-            if input.is_empty() {
-                break;
-            }
-        }
-    }
-}
-
-async fn read_timeout(
-    stream: &mut TcpStream,
-    buf: &mut [u8],
-    wait: Duration,
-) -> Option<std::io::Result<usize>> {
-    smol::future::or(async { Some(stream.read(buf).await) }, async {
-        smol::Timer::after(wait).await;
-        None
-    })
-    .await
 }
