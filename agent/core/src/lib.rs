@@ -31,6 +31,7 @@ extern crate std;
 pub mod agent;
 pub mod authorized_keys;
 pub mod client;
+mod drive;
 pub mod frame;
 pub mod limits;
 pub mod message;

@@ -20,6 +20,7 @@ fn agent_feed(agent: &mut Agent, bytes: &[u8]) -> Option<AgentEventOwned> {
             AgentEvent::Unlock { .. } => Some(AgentEventOwned::Unlock),
             AgentEvent::Refused(r) => Some(AgentEventOwned::Refused(r)),
             AgentEvent::ResultPending => Some(AgentEventOwned::ResultPending),
+            AgentEvent::FrameDropped => Some(AgentEventOwned::FrameDropped),
         };
         rest = &rest[used..];
         if owned.is_some() {
@@ -35,6 +36,7 @@ enum AgentEventOwned {
     Unlock,
     Refused(Refusal),
     ResultPending,
+    FrameDropped,
 }
 
 fn client_feed(client: &mut Client, bytes: &[u8]) -> Result<(), ClientError> {

@@ -76,9 +76,8 @@ impl Protocol {
     /// A fresh challenge (new X25519 key) for the volume table `volumes`.
     pub fn new_agent(&self, volumes: Volumes) -> std::io::Result<Agent> {
         // Zeroizing: the copy moved into the config is wiped by the config's own Drop, this one
-        // here; no copy of the secret outlives the call.
-        let mut ephemeral = Zeroizing::new([0u8; 32]);
-        keys::fill_random(&mut ephemeral[..])?;
+        // here.
+        let ephemeral = Zeroizing::new(fresh_ephemeral()?);
         Ok(Agent::new(AgentConfig {
             host_key: *self.host_key,
             host_id: self.host_id.clone(),
@@ -88,4 +87,12 @@ impl Protocol {
             volumes,
         }))
     }
+}
+
+/// 32 fresh random bytes: the X25519 secret of a new challenge. The caller wipes the copy it
+/// gets (the core's `Agent` wipes the ones it keeps).
+pub fn fresh_ephemeral() -> std::io::Result<Key> {
+    let mut ephemeral = Zeroizing::new([0u8; 32]);
+    keys::fill_random(&mut ephemeral[..])?;
+    Ok(*ephemeral)
 }

@@ -166,7 +166,7 @@ pub async fn tcp(shared: Rc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
             let (used, reply) = session.step(input).await;
             input = input.get(used..).unwrap_or(&[]);
             match reply {
-                Reply::None => {
+                Reply::None | Reply::Dropped => {
                     if used == 0 {
                         break;
                     }

@@ -1,7 +1,8 @@
 //! The serial console, owned by the agent: a person typing a passphrase at the prompt and the host
 //! tool's frames share one byte stream (docs/interfaces.md, "The serial console").
 //!
-//! The core's stream decoder takes the frames out; the rest is console text for the line editor.
+//! One stream decoder, the core's, reads the line: frames go to the session, the rest is console
+//! text for the prompt (`console.rs`), and while a token lockout holds, frames are dropped unread.
 //! Whichever path delivers a volume's secret first wins, and the console is told `NAME unlocked`.
 //! Nothing typed is echoed. Garbage on the line can neither wedge the decoder (it resynchronises on
 //! every `00`) nor grow memory (fixed buffers), and a frame that never ends is dropped after a pause.
@@ -13,8 +14,6 @@ use std::time::{Duration, Instant};
 
 use smol::io::AsyncReadExt;
 use smol::Async;
-use tessera_core::frame::{Decoded, Decoder};
-use zeroize::Zeroizing;
 
 use crate::console::Console;
 use crate::log::log;
@@ -37,13 +36,10 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
     let mut session = Session::new(&shared, Peer::Serial, "serial".into())?;
     let mut buf = [0u8; 256];
     let mut last_byte = Instant::now();
-    // Takes the frames out of the line while the rate limiter locks the serial peer out.
-    let mut gate = Decoder::new();
-    let mut gated = false;
     con.prompt().await?;
     loop {
         // While a frame is half-way in, wake up when the line has been quiet for FRAME_STALL.
-        let timeout = if session.in_frame() || gate.in_frame() {
+        let timeout = if session.in_frame() {
             FRAME_STALL
                 .saturating_sub(last_byte.elapsed())
                 .clamp(Duration::from_millis(10), TICK)
@@ -61,13 +57,12 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
         .await;
         let n = match read {
             None => {
-                if (session.in_frame() || gate.in_frame()) && last_byte.elapsed() >= FRAME_STALL {
+                if session.in_frame() && last_byte.elapsed() >= FRAME_STALL {
                     log!(
                         "serial: a frame start without an end, dropped after {}s of silence",
                         FRAME_STALL.as_secs()
                     );
                     session.reset_input();
-                    gate.reset();
                 }
                 con.prompt().await?;
                 continue;
@@ -95,36 +90,9 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
                 .limiter
                 .borrow_mut()
                 .locked_for(Peer::Serial, Instant::now());
-            if locked.is_some() || gate.in_frame() {
-                // Locked out after bad tokens: frames are dropped unread (no token verified, no
-                // hello answered) while typed keys still reach the prompt at once.
-                let (used, what) = gate.decode(input);
-                let mut text = Zeroizing::new(Vec::new());
-                match what {
-                    Decoded::Text(t) => text.extend_from_slice(t),
-                    Decoded::Frame(_) => log!(
-                        "serial: frame ignored, rate limited after bad tokens ({}s left)",
-                        locked.map_or(0, |d| d.as_secs() + 1)
-                    ),
-                    Decoded::NeedMore | Decoded::Error(_) => {}
-                }
-                input = input.get(used..).unwrap_or(&[]);
-                for &b in text.iter() {
-                    con.key(b).await?;
-                }
-                gated = true;
-                if used == 0 {
-                    break;
-                }
-                continue;
-            }
-            if std::mem::take(&mut gated) {
-                // The session's decoder did not see the gated bytes: start it afresh, as if just
-                // after a delimiter (a `00` the gate took may be the start of the next frame; a
-                // stray one is dropped as every delimiter is).
-                session.reset_input();
-                let _ = session.step(&[0]).await;
-            }
+            // Locked out after bad tokens: frames are dropped unread (no token verified, no
+            // hello answered) while typed keys still reach the prompt at once.
+            session.drop_frames(locked.is_some());
             let (used, reply) = session.step(input).await;
             input = input.get(used..).unwrap_or(&[]);
             match reply {
@@ -138,6 +106,10 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
                     con.write(&frame).await?;
                     session.result_sent();
                 }
+                Reply::Dropped => log!(
+                    "serial: frame ignored, rate limited after bad tokens ({}s left)",
+                    locked.map_or(0, |d| d.as_secs() + 1)
+                ),
             }
             if used == 0 {
                 break;

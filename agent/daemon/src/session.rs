@@ -9,13 +9,13 @@
 use std::rc::Rc;
 use std::time::Instant;
 
-use tessera_core::frame::{self, Decoded, Decoder};
-use tessera_core::limits::{MAX_FRAME, MAX_TOKENS_PER_CHALLENGE};
+use tessera_core::limits::MAX_FRAME;
 use tessera_core::message::Key;
 use tessera_core::{Agent, AgentEvent, Outcome, Refusal};
 use zeroize::Zeroizing;
 
 use crate::backend;
+use crate::challenge;
 use crate::log::log;
 use crate::ratelimit::Peer;
 use crate::state::{SessionGuard, Shared};
@@ -29,26 +29,13 @@ enum Step {
     Token { admin: Key },
     Refused(Refusal),
     Pending,
-}
-
-/// One challenge and how many tokens it has verified (the core's replay set holds
-/// [`MAX_TOKENS_PER_CHALLENGE`]; a full one refuses every token, so the next hello replaces it).
-struct Issued {
-    agent: Agent,
-    verified: usize,
+    Dropped,
 }
 
 /// One peer's conversation: the machine plus the peer's identity for logs and rate limits.
 pub struct Session {
     shared: Rc<Shared>,
     agent: Agent,
-    verified: usize,
-    /// The challenge sent before the current one, for a token that crossed the newer challenge.
-    previous: Option<Issued>,
-    /// Follows the same bytes as the agent's decoder, to keep the last frame's payload: a token
-    /// refused by the current challenge is tried on the previous one.
-    mirror: Decoder,
-    last_frame: Vec<u8>,
     pub peer: Peer,
     label: String,
     /// Held from a verified token until its result is sent (see [`Shared::begin_session`]).
@@ -59,10 +46,6 @@ impl Session {
     pub fn new(shared: &Rc<Shared>, peer: Peer, label: String) -> std::io::Result<Session> {
         Ok(Session {
             agent: shared.protocol.new_agent(shared.volume_table())?,
-            verified: 0,
-            previous: None,
-            mirror: Decoder::new(),
-            last_frame: Vec::new(),
             shared: Rc::clone(shared),
             peer,
             label,
@@ -78,7 +61,12 @@ impl Session {
     /// Drops a partial frame (a stray `00 FE` on a quiet serial line).
     pub fn reset_input(&mut self) {
         self.agent.reset_input();
-        self.mirror.reset();
+    }
+
+    /// While `locked`, frames are dropped unread and only text comes out (see
+    /// [`Agent::drop_frames`]); set before each [`Session::step`].
+    pub fn drop_frames(&mut self, locked: bool) {
+        self.agent.drop_frames(locked);
     }
 
     /// The caller has sent the last result: the agent may now exit if every volume is open.
@@ -98,15 +86,6 @@ impl Session {
     pub async fn step(&mut self, input: &[u8]) -> (usize, Reply) {
         let (used, step) = {
             let (used, ev) = self.agent.process(input);
-            let mut rest = input.get(..used).unwrap_or(&[]);
-            while !rest.is_empty() {
-                let (n, what) = self.mirror.decode(rest);
-                if let Decoded::Frame(p) = what {
-                    self.last_frame.clear();
-                    self.last_frame.extend_from_slice(p);
-                }
-                rest = rest.get(n.max(1)..).unwrap_or(&[]);
-            }
             let step = match ev {
                 AgentEvent::NeedMore => Step::NeedMore,
                 AgentEvent::Text(t) => Step::Text(Zeroizing::new(t.to_vec())),
@@ -115,6 +94,7 @@ impl Session {
                 AgentEvent::Unlock { admin } => Step::Token { admin },
                 AgentEvent::Refused(r) => Step::Refused(r),
                 AgentEvent::ResultPending => Step::Pending,
+                AgentEvent::FrameDropped => Step::Dropped,
             };
             (used, step)
         };
@@ -122,79 +102,25 @@ impl Session {
             Step::NeedMore => Reply::None,
             Step::Text(t) => Reply::Text(t),
             Step::BadFrame(what) => {
-                log!("{}: {what}", self.label);
+                // A locked-out peer's frames are not read, damaged ones included.
+                if !self.agent.frames_dropped() {
+                    log!("{}: {what}", self.label);
+                }
                 Reply::BadFrame
             }
             Step::Challenge => {
-                self.renew_if_stale();
+                let now = self.shared.volume_table();
+                if let Err(e) = self.agent.answer_hello(now, challenge::fresh_ephemeral) {
+                    log!("{}: cannot make a new challenge: {e}", self.label);
+                }
                 Reply::Frame(self.challenge_frame(), false)
             }
             Step::Token { admin } => Reply::Frame(self.unlock(admin).await, true),
-            Step::Refused(Refusal::BadSignature) => match self.try_previous() {
-                Some(Step::Token { admin }) => Reply::Frame(self.unlock(admin).await, true),
-                Some(Step::Refused(r)) => self.refused(r),
-                _ => self.refused(Refusal::BadSignature),
-            },
             Step::Refused(r) => self.refused(r),
             Step::Pending => Reply::Frame(self.result(), true),
+            Step::Dropped => Reply::Dropped,
         };
         (used, reply)
-    }
-
-    /// A hello: a new challenge only when the volume table changed (a new one lists volumes
-    /// opened since) or the replay set is full; the replaced one is kept as the previous one.
-    fn renew_if_stale(&mut self) {
-        let now = self.shared.volume_table();
-        if now == self.agent.challenge().body.volumes && self.verified < MAX_TOKENS_PER_CHALLENGE {
-            return;
-        }
-        match self.shared.protocol.new_agent(now) {
-            Ok(a) => {
-                let old = std::mem::replace(&mut self.agent, a);
-                self.previous = Some(Issued {
-                    agent: old,
-                    verified: std::mem::take(&mut self.verified),
-                });
-                // The new agent's decoder starts afresh; so does its mirror.
-                self.mirror.reset();
-            }
-            Err(e) => log!("{}: cannot make a new challenge: {e}", self.label),
-        }
-    }
-
-    /// The token just refused by the current challenge as a bad signature: does it answer the
-    /// previous challenge (a hello brought a new challenge while the token was on its way)? If so
-    /// the previous challenge becomes the current one, with the token's verdict pending in it,
-    /// and the current one's refusal is dropped unsent. `None`: a bad signature indeed.
-    fn try_previous(&mut self) -> Option<Step> {
-        let prev = self.previous.as_mut()?;
-        let mut f = vec![0u8; MAX_FRAME];
-        let n = frame::encode(&self.last_frame, &mut f).ok()?;
-        prev.agent.reset_input();
-        let (_, ev) = prev.agent.process(f.get(..n).unwrap_or(&[]));
-        let step = match ev {
-            AgentEvent::Unlock { admin } => Step::Token { admin },
-            AgentEvent::Refused(r) if r != Refusal::BadSignature => Step::Refused(r),
-            _ => {
-                // Not signed for the previous challenge either: clear what it holds pending.
-                let mut scratch = vec![0u8; MAX_FRAME];
-                let _ = prev.agent.write_result(&mut scratch);
-                return None;
-            }
-        };
-        let mut scratch = vec![0u8; MAX_FRAME];
-        let _ = self.agent.write_result(&mut scratch);
-        std::mem::swap(&mut self.agent, &mut prev.agent);
-        std::mem::swap(&mut self.verified, &mut prev.verified);
-        // The swapped-in agent's decoder has just read this frame; the mirror follows it.
-        self.mirror.reset();
-        let mut rest = f.get(..n).unwrap_or(&[]);
-        while !rest.is_empty() {
-            let (used, _) = self.mirror.decode(rest);
-            rest = rest.get(used.max(1)..).unwrap_or(&[]);
-        }
-        log!("{}: token answers the previous challenge", self.label);
-        Some(step)
     }
 
     fn refused(&mut self, r: Refusal) -> Reply {
@@ -211,7 +137,6 @@ impl Session {
     }
 
     async fn unlock(&mut self, admin: Key) -> Vec<u8> {
-        self.verified = self.verified.saturating_add(1);
         self.owes_result = Some(self.shared.begin_session());
         let mut line = [0u8; tessera_core::authorized_keys::ENCODED_LEN];
         let who = tessera_core::authorized_keys::encode(&admin, &mut line).to_string();
@@ -250,6 +175,8 @@ pub enum Reply {
     None,
     Text(Zeroizing<Vec<u8>>),
     BadFrame,
+    /// A frame was dropped unread (the peer is locked out): nothing to send.
+    Dropped,
     /// A frame to send; `true` when it is a result, which ends a TCP conversation.
     Frame(Vec<u8>, bool),
 }
