@@ -284,10 +284,6 @@ fn document_vectors_match_the_implementation_byte_for_byte() {
 #[test]
 fn document_frames_drive_a_whole_exchange() {
     let doc = parse_doc();
-    let mut client = Client::new(HostKeyCheck::Pinned(testkit::public_key(&HOST_SEED)));
-    let (_, ev) = client.process(&doc["challenge-frame"]);
-    assert!(matches!(ev, ClientEvent::Challenge { .. }), "{ev:?}");
-
     let mut agent = testkit::agent();
     let (_, ev) = agent.process(&doc["unlock-frame"]);
     assert!(matches!(ev, AgentEvent::Unlock { .. }), "{ev:?}");
@@ -297,18 +293,17 @@ fn document_frames_drive_a_whole_exchange() {
         .collect();
     assert_eq!(opened, [SECRET.to_vec()]);
 
-    // The client accepts the document's result only as the answer to the document's token.
+    // The tool answers the document's challenge with the document's token, and accepts the
+    // document's result only as the answer to that token.
     let name = testkit::name(VOLUME);
-    let req = client
-        .prepare_unlock(
-            &testkit::public_key(&ADMIN_SEED),
-            &[(&name, SECRET)],
-            &SEAL_IKM,
-        )
-        .unwrap();
-    let sig = sshsig::sign(&ADMIN_SEED, req.message);
     let mut out = [0u8; MAX_FRAME];
-    let n = client.write_unlock(&sig, &mut out).unwrap();
+    let (mut client, n) = testkit::client_after_unlock(
+        &doc["challenge-frame"],
+        &ADMIN_SEED,
+        &[(&name, SECRET)],
+        &mut out,
+    )
+    .unwrap();
     assert_eq!(&out[..n], &doc["unlock-frame"][..]);
     let (_, ev) = client.process(&doc["result-frame"]);
     match ev {
