@@ -25,6 +25,7 @@ use crate::message::{
 use crate::name::Name;
 use crate::seal::{self, Sealer};
 use crate::sshsig;
+use crate::text::message;
 use crate::transcript::{self, CHALLENGE_CONTEXT, MAX_UNLOCK_MESSAGE, RESULT_CONTEXT};
 
 /// How the client checks the host key in a challenge.
@@ -103,7 +104,9 @@ impl ClientError {
             ClientError::UnexpectedResult => "a result that does not answer our token",
             ClientError::NoChallenge => "no challenge received yet",
             ClientError::UnknownVolume => "volume not offered by the agent, or named twice",
-            ClientError::VolumeCount => "no volume to unlock, or more than 8",
+            ClientError::VolumeCount => {
+                message!(Str("no volume to unlock, or more than "), Num(MAX_VOLUMES))
+            }
             ClientError::TooLarge => "secrets too large for one token",
             ClientError::BadEphemeralKey => "the agent's ephemeral key is unusable",
             ClientError::BadAdminSignature => "the signature does not verify with the admin key",

@@ -15,6 +15,7 @@ use core::fmt;
 use zeroize::Zeroize;
 
 use crate::limits::{CRC_LEN, FRAME_MARKERS, MAX_COBS, MAX_FRAME, MAX_PAYLOAD};
+use crate::text::message;
 
 /// Byte that follows the delimiting `00` to start a frame.
 pub const START_MARKER: u8 = 0xFE;
@@ -45,9 +46,13 @@ impl FrameError {
         match self {
             FrameError::PayloadTooLarge => "message too large for one frame",
             FrameError::BufferTooSmall => "output buffer too small for the frame",
-            FrameError::TooLong => {
-                "frame over the size limit (2048 bytes, 2016 of message) dropped"
-            }
+            FrameError::TooLong => message!(
+                Str("frame over the size limit ("),
+                Num(MAX_FRAME),
+                Str(" bytes, "),
+                Num(MAX_PAYLOAD),
+                Str(" of message) dropped"),
+            ),
             FrameError::TooShort => "frame too short dropped",
             FrameError::BadCobs => "frame with bad COBS encoding dropped",
             FrameError::BadCrc => "frame with bad CRC dropped",

@@ -41,6 +41,7 @@ pub mod secret;
 pub mod sshsig;
 #[cfg(feature = "test-keys")]
 pub mod testkit;
+mod text;
 mod transcript;
 
 pub use agent::{Agent, AgentConfig, AgentEvent};
