@@ -84,6 +84,7 @@ impl Session {
     /// Feeds bytes; returns console text (for the serial line editor) and frames to send.
     /// `used` bytes of `input` were consumed; call again with the rest until it returns 0 used.
     pub async fn step(&mut self, input: &[u8]) -> (usize, Reply) {
+        let answering = *self.agent.challenge_hash();
         let (used, step) = {
             let (used, ev) = self.agent.process(input);
             let step = match ev {
@@ -98,6 +99,11 @@ impl Session {
             };
             (used, step)
         };
+        if matches!(step, Step::Token { .. } | Step::Refused(_))
+            && *self.agent.challenge_hash() != answering
+        {
+            log!("{}: token answers the previous challenge", self.label);
+        }
         let reply = match step {
             Step::NeedMore => Reply::None,
             Step::Text(t) => Reply::Text(t),
