@@ -2,12 +2,17 @@
 //! `process_tls_records`): the caller hands in bytes, the agent says how many it used and what
 //! the caller must do next.
 //!
-//! One [`Agent`] is one challenge: one boot id, one ephemeral X25519 key, one snapshot of the
-//! volume table. The caller may make one per connection (fresh ephemeral key, same boot id) or
-//! keep one for the whole boot. On a verified token the agent opens every secret and lends them
-//! to the caller ([`Agent::secrets`]), takes each volume's outcome ([`Agent::set_outcome`]) and
-//! signs the result ([`Agent::write_result`]), which also wipes the secrets. A refused token
-//! yields no secret, only a signed result with the reason.
+//! One [`Agent`] is one conversation of one boot: one boot id, and a window of two challenges,
+//! each with its own ephemeral X25519 key, snapshot of the volume table and replay set. A hello is
+//! answered by the window rule of docs/protocol.md §5 ([`Agent::answer_hello`]): the current
+//! challenge again, or a new one that pushes the current one back to "previous", where a token
+//! already on its way for it is still taken. Which challenge a token answers is told by the
+//! challenge hash its signature covers. On a verified token the agent opens every secret and
+//! lends them to the caller ([`Agent::secrets`]), takes each volume's outcome
+//! ([`Agent::set_outcome`]) and signs the result ([`Agent::write_result`]), which also wipes the
+//! secrets. A refused token yields no secret, only a signed result with the reason. While the
+//! caller locks a peer out, frames are dropped unread ([`Agent::drop_frames`]) and text still
+//! flows, so a serial line is read by this one decoder in every mode.
 //!
 //! This module owns no socket, clock or RNG, and must never panic or allocate: every input is
 //! attacker-controlled.
@@ -18,7 +23,8 @@ use ed25519_dalek::SigningKey;
 use heapless::Vec;
 use zeroize::Zeroize;
 
-use crate::frame::{Decoder, Next};
+use crate::drive::{self, Side};
+use crate::frame::{Decoded, Decoder};
 use crate::limits::{
     AEAD_TAG_LEN, HASH_LEN, MAX_ADMINS, MAX_PAYLOAD, MAX_TOKENS_PER_CHALLENGE, MAX_VOLUMES,
     PROTOCOL_VERSION,
@@ -69,9 +75,8 @@ pub enum AgentEvent<'a> {
     Text(&'a [u8]),
     /// A damaged frame was dropped; log it if you like and carry on.
     BadFrame(FrameError),
-    /// The tool asked for the challenge: send [`Agent::write_challenge`]'s frame. You may first
-    /// replace this agent by a fresh one (new ephemeral key, same boot id), e.g. on a serial line
-    /// that outlives many exchanges.
+    /// The tool asked for the challenge: call [`Agent::answer_hello`] with the volume table as
+    /// it is now, then send [`Agent::write_challenge`]'s frame.
     ChallengeRequested,
     /// A token was verified and its secrets opened: try each of [`Agent::secrets`], report with
     /// [`Agent::set_outcome`], then send [`Agent::write_result`]'s frame.
@@ -84,6 +89,8 @@ pub enum AgentEvent<'a> {
     Refused(Refusal),
     /// A result is still pending: call [`Agent::write_result`] before processing more input.
     ResultPending,
+    /// A whole frame was dropped unread because [`Agent::drop_frames`] is on: nothing to send.
+    FrameDropped,
 }
 
 /// A misuse of the agent's API (never caused by bytes from the wire).
@@ -146,53 +153,45 @@ enum Pending {
     },
 }
 
-/// The agent's state machine. See the module documentation.
-pub struct Agent {
-    signing: SigningKey,
+/// One challenge the agent has sent: its X25519 secret, the signed challenge, and the hashes of
+/// the tokens it has taken (its replay set).
+struct Issued {
     ephemeral: Key,
-    admins: Vec<Key, MAX_ADMINS>,
     challenge: Challenge,
     challenge_hash: [u8; HASH_LEN],
-    decoder: Decoder,
-    pending: Pending,
     used_tokens: Vec<[u8; HASH_LEN], MAX_TOKENS_PER_CHALLENGE>,
 }
 
-impl Drop for Agent {
+impl Drop for Issued {
     fn drop(&mut self) {
         self.ephemeral.zeroize();
     }
 }
 
-impl fmt::Debug for Agent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Agent")
-            .field("host_id", &self.challenge.body.host_id)
-            .field("volumes", &self.challenge.body.volumes)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Agent {
-    /// Makes the agent and signs its challenge.
-    pub fn new(config: AgentConfig) -> Agent {
-        let signing = SigningKey::from_bytes(&config.host_key);
+impl Issued {
+    /// Makes and signs a challenge for `volumes` with the X25519 secret `ephemeral`.
+    fn new(
+        signing: &SigningKey,
+        host_id: &Name,
+        boot_id: BootId,
+        ephemeral: Key,
+        volumes: Vec<VolumeInfo, MAX_VOLUMES>,
+    ) -> Issued {
         let body = ChallengeBody {
             version: PROTOCOL_VERSION,
-            host_id: config.host_id.clone(),
+            host_id: host_id.clone(),
             host_key: signing.verifying_key().to_bytes(),
-            boot_id: config.boot_id,
-            ephemeral_key: seal::public_key(&config.ephemeral_secret),
-            volumes: config.volumes.clone(),
+            boot_id,
+            ephemeral_key: seal::public_key(&ephemeral),
+            volumes,
         };
         let mut buf = [0u8; MAX_PAYLOAD];
         // A body of bounded names and at most MAX_VOLUMES entries always fits MAX_PAYLOAD.
         let n = postcard::to_slice(&body, &mut buf)
             .map(|s| s.len())
             .unwrap_or(0);
-        let sig =
-            transcript::host_sign(&signing, &[CHALLENGE_CONTEXT, buf.get(..n).unwrap_or(&[])])
-                .unwrap_or([0; 64]);
+        let sig = transcript::host_sign(signing, &[CHALLENGE_CONTEXT, buf.get(..n).unwrap_or(&[])])
+            .unwrap_or([0; 64]);
         let challenge = Challenge {
             body,
             signature: Signature(sig),
@@ -201,26 +200,112 @@ impl Agent {
             .encode(&mut buf)
             .unwrap_or(0);
         let challenge_hash = transcript::sha256(buf.get(..n).unwrap_or(&[]));
-        Agent {
-            signing,
-            ephemeral: config.ephemeral_secret,
-            admins: config.admins.clone(),
+        Issued {
+            ephemeral,
             challenge,
             challenge_hash,
-            decoder: Decoder::new(),
-            pending: Pending::None,
             used_tokens: Vec::new(),
         }
     }
+}
 
-    /// The signed challenge this agent answers to.
-    pub fn challenge(&self) -> &Challenge {
-        &self.challenge
+/// The agent's state machine. See the module documentation.
+pub struct Agent {
+    signing: SigningKey,
+    admins: Vec<Key, MAX_ADMINS>,
+    /// The challenge a hello is answered with.
+    current: Issued,
+    /// The challenge the current one replaced, for a token that crossed the newer challenge.
+    previous: Option<Issued>,
+    decoder: Decoder,
+    pending: Pending,
+    /// Whole frames are dropped unread (see [`Agent::drop_frames`]).
+    frames_dropped: bool,
+}
+
+impl fmt::Debug for Agent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Agent")
+            .field("host_id", &self.current.challenge.body.host_id)
+            .field("volumes", &self.current.challenge.body.volumes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Agent {
+    /// Makes the agent and signs its first challenge.
+    pub fn new(config: AgentConfig) -> Agent {
+        let signing = SigningKey::from_bytes(&config.host_key);
+        let current = Issued::new(
+            &signing,
+            &config.host_id,
+            config.boot_id,
+            config.ephemeral_secret,
+            config.volumes.clone(),
+        );
+        Agent {
+            signing,
+            admins: config.admins.clone(),
+            current,
+            previous: None,
+            decoder: Decoder::new(),
+            pending: Pending::None,
+            frames_dropped: false,
+        }
     }
 
-    /// SHA-256 of the challenge's payload: what tokens are bound to.
+    /// Answers a hello ([`AgentEvent::ChallengeRequested`]) by the window rule of
+    /// docs/protocol.md §5. The current challenge stays unless `volumes`, the volume table as it
+    /// is now, differs from the one it lists, or it has taken [`MAX_TOKENS_PER_CHALLENGE`]
+    /// tokens. Then `fresh_ephemeral` is asked for a new X25519 secret (32 fresh random bytes),
+    /// the new challenge becomes the current one and the one it replaces the previous one (the
+    /// one before that is forgotten). Returns whether the challenge changed; either way, send
+    /// [`Agent::write_challenge`]'s frame next. An error from `fresh_ephemeral` leaves the window
+    /// as it was.
+    pub fn answer_hello<E>(
+        &mut self,
+        volumes: Vec<VolumeInfo, MAX_VOLUMES>,
+        fresh_ephemeral: impl FnOnce() -> Result<Key, E>,
+    ) -> Result<bool, E> {
+        let current = &self.current;
+        if volumes == current.challenge.body.volumes && !current.used_tokens.is_full() {
+            return Ok(false);
+        }
+        let mut ephemeral = fresh_ephemeral()?;
+        let next = Issued::new(
+            &self.signing,
+            &current.challenge.body.host_id,
+            current.challenge.body.boot_id,
+            ephemeral,
+            volumes,
+        );
+        ephemeral.zeroize();
+        self.previous = Some(core::mem::replace(&mut self.current, next));
+        Ok(true)
+    }
+
+    /// Frames dropped unread, for a peer the caller has locked out (docs/protocol.md §5): while
+    /// on, every whole frame is dropped without being parsed (no hello answered, no token looked
+    /// at) and reported as [`AgentEvent::FrameDropped`]; console text still comes out as
+    /// [`AgentEvent::Text`]. A frame that began while dropping is dropped even if the mode ends
+    /// before the frame does. Set it before each [`Agent::process`].
+    pub fn drop_frames(&mut self, on: bool) {
+        self.frames_dropped = on || (self.frames_dropped && self.decoder.in_frame());
+    }
+
+    /// Whether whole frames are being dropped unread (see [`Agent::drop_frames`]).
+    pub fn frames_dropped(&self) -> bool {
+        self.frames_dropped
+    }
+
+    /// The current signed challenge (the one a hello is answered with).
+    pub fn challenge(&self) -> &Challenge {
+        &self.current.challenge
+    }
+
+    /// SHA-256 of the current challenge's payload: what tokens for it are bound to.
     pub fn challenge_hash(&self) -> &[u8; HASH_LEN] {
-        &self.challenge_hash
+        &self.current.challenge_hash
     }
 
     /// The host's ed25519 public key.
@@ -230,7 +315,7 @@ impl Agent {
 
     /// Writes the challenge frame into `out` (send it on connect and on every hello).
     pub fn write_challenge(&self, out: &mut [u8]) -> Result<usize, AgentError> {
-        Message::Challenge(self.challenge.clone())
+        Message::Challenge(self.current.challenge.clone())
             .encode_frame(out)
             .map_err(|_| AgentError::BufferTooSmall)
     }
@@ -256,71 +341,75 @@ impl Agent {
         if !matches!(self.pending, Pending::None) {
             return (0, AgentEvent::ResultPending);
         }
-        let mut payload = [0u8; MAX_PAYLOAD];
-        let mut pos = 0usize;
-        loop {
-            let (next_pos, next) = self.decoder.next_payload(incoming, pos, &mut payload);
-            pos = next_pos;
-            let n = match next {
-                Next::NeedMore => return (pos, AgentEvent::NeedMore),
-                Next::Text(text) => return (pos, AgentEvent::Text(text)),
-                Next::Error(e) => return (pos, AgentEvent::BadFrame(e)),
-                Next::Frame(n) => n,
-            };
-            let frame = payload.get(..n).unwrap_or(&[]);
-            match self.handle_frame(frame) {
-                Some(ev) => {
-                    payload.zeroize();
-                    return (pos, ev);
-                }
-                // Our own frames echoed back by a tty: skip them silently.
-                None => continue,
-            }
-        }
+        let (used, read) = drive::process(self, incoming);
+        let ev = match read {
+            Decoded::NeedMore => AgentEvent::NeedMore,
+            Decoded::Text(text) => AgentEvent::Text(text),
+            Decoded::Error(e) => AgentEvent::BadFrame(e),
+            Decoded::Frame(ev) => ev,
+        };
+        (used, ev)
     }
 
-    fn handle_frame(&mut self, payload: &[u8]) -> Option<AgentEvent<'static>> {
+    fn on_frame(&mut self, payload: &[u8]) -> Option<AgentEvent<'static>> {
+        if self.frames_dropped {
+            return Some(AgentEvent::FrameDropped);
+        }
         let token_hash = transcript::sha256(payload);
         let unlock = match Message::decode(payload) {
             Ok(Message::Hello(_)) => return Some(AgentEvent::ChallengeRequested),
+            // Our own frames echoed back by a tty: skip them silently.
             Ok(Message::Challenge(_)) | Ok(Message::Result(_)) => return None,
             Ok(Message::Unlock(u)) => u,
             Err(_) => return Some(self.refuse(token_hash, Refusal::Malformed)),
         };
-        // Payloads are canonical and signatures strict, so a token has exactly one byte string:
-        // remembering accepted tokens' hashes stops every replay within this challenge.
-        if self.used_tokens.contains(&token_hash) || self.used_tokens.is_full() {
-            return Some(self.refuse(token_hash, Refusal::Replayed));
-        }
-        // The secrets are opened straight into `self.pending`, never moved afterwards: a move is
-        // a copy that zeroize-on-drop cannot reach.
-        self.pending = Pending::Accepted {
+        let checked = match take_token(
+            &mut self.current,
+            &self.admins,
+            &mut self.pending,
+            payload,
+            &unlock,
             token_hash,
-            volumes: Vec::new(),
-        };
-        let checked = match &mut self.pending {
-            Pending::Accepted { volumes, .. } => verify(
-                Checks {
-                    challenge: &self.challenge,
-                    challenge_hash: &self.challenge_hash,
-                    ephemeral: &self.ephemeral,
-                    admins: &self.admins,
-                },
-                payload,
-                &unlock,
-                volumes,
-            ),
-            _ => Err(Refusal::Malformed),
+        ) {
+            // Signed for another challenge: perhaps the previous one, crossed by a hello.
+            Err(Refusal::BadSignature) => self.try_previous(payload, &unlock, token_hash),
+            checked => checked,
         };
         match checked {
-            Ok(()) => {
-                let _ = self.used_tokens.push(token_hash);
-                Some(AgentEvent::Unlock {
-                    admin: unlock.body.admin_key,
-                })
-            }
+            Ok(()) => Some(AgentEvent::Unlock {
+                admin: unlock.body.admin_key,
+            }),
             // Replacing the pending token drops (and wipes) whatever secret was opened.
             Err(reason) => Some(self.refuse(token_hash, reason)),
+        }
+    }
+
+    /// A token the current challenge refused as a bad signature, checked against the previous
+    /// challenge. Unless that refuses it as a bad signature too, the previous challenge becomes
+    /// the current one (the token answered it, and a result is owed for it) and its verdict
+    /// stands.
+    fn try_previous(
+        &mut self,
+        payload: &[u8],
+        unlock: &Unlock,
+        token_hash: [u8; HASH_LEN],
+    ) -> Result<(), Refusal> {
+        let Some(previous) = self.previous.as_mut() else {
+            return Err(Refusal::BadSignature);
+        };
+        match take_token(
+            previous,
+            &self.admins,
+            &mut self.pending,
+            payload,
+            unlock,
+            token_hash,
+        ) {
+            Err(Refusal::BadSignature) => Err(Refusal::BadSignature),
+            checked => {
+                core::mem::swap(&mut self.current, previous);
+                checked
+            }
         }
     }
 
@@ -395,7 +484,7 @@ impl Agent {
             }
         };
         let body = ResultBody {
-            boot_id: self.challenge.body.boot_id,
+            boot_id: self.current.challenge.body.boot_id,
             verdict,
         };
         let mut buf = [0u8; MAX_PAYLOAD];
@@ -417,6 +506,58 @@ impl Agent {
         self.pending = Pending::None;
         Ok(frame)
     }
+}
+
+impl Side for Agent {
+    type Handled = AgentEvent<'static>;
+
+    fn decoder(&mut self) -> &mut Decoder {
+        &mut self.decoder
+    }
+
+    fn handle_frame(&mut self, payload: &[u8]) -> Option<Self::Handled> {
+        self.on_frame(payload)
+    }
+}
+
+/// Checks a token against one challenge of the window: its replay set, then [`verify`], with
+/// the secrets opened straight into `pending`. A token taken joins the challenge's replay set.
+fn take_token(
+    issued: &mut Issued,
+    admins: &[Key],
+    pending: &mut Pending,
+    payload: &[u8],
+    unlock: &Unlock,
+    token_hash: [u8; HASH_LEN],
+) -> Result<(), Refusal> {
+    // Payloads are canonical and signatures strict, so a token has exactly one byte string:
+    // remembering accepted tokens' hashes stops every replay within this challenge.
+    if issued.used_tokens.contains(&token_hash) || issued.used_tokens.is_full() {
+        return Err(Refusal::Replayed);
+    }
+    // The secrets are opened straight into `pending`, never moved afterwards: a move is a copy
+    // that zeroize-on-drop cannot reach.
+    *pending = Pending::Accepted {
+        token_hash,
+        volumes: Vec::new(),
+    };
+    let Pending::Accepted { volumes, .. } = pending else {
+        return Err(Refusal::Malformed);
+    };
+    verify(
+        Checks {
+            challenge: &issued.challenge,
+            challenge_hash: &issued.challenge_hash,
+            ephemeral: &issued.ephemeral,
+            admins,
+        },
+        payload,
+        unlock,
+        volumes,
+    )?;
+    // Room was checked above.
+    let _ = issued.used_tokens.push(token_hash);
+    Ok(())
 }
 
 /// What [`verify`] checks a token against: the parts of the [`Agent`] it only reads.

@@ -15,7 +15,8 @@ use core::fmt;
 
 use heapless::Vec;
 
-use crate::frame::{Decoder, FrameError, Next};
+use crate::drive::{self, Side};
+use crate::frame::{Decoded, Decoder, FrameError};
 use crate::limits::{HASH_LEN, MAX_PAYLOAD, MAX_VOLUMES, PROTOCOL_VERSION, SIGNATURE_LEN};
 use crate::message::{
     split_signed, Challenge, Key, Message, MessageError, ResultBody, SealedVolume, Signature,
@@ -24,6 +25,7 @@ use crate::message::{
 use crate::name::Name;
 use crate::seal::{self, Sealer};
 use crate::sshsig;
+use crate::text::message;
 use crate::transcript::{self, CHALLENGE_CONTEXT, MAX_UNLOCK_MESSAGE, RESULT_CONTEXT};
 
 /// How the client checks the host key in a challenge.
@@ -102,7 +104,9 @@ impl ClientError {
             ClientError::UnexpectedResult => "a result that does not answer our token",
             ClientError::NoChallenge => "no challenge received yet",
             ClientError::UnknownVolume => "volume not offered by the agent, or named twice",
-            ClientError::VolumeCount => "no volume to unlock, or more than 8",
+            ClientError::VolumeCount => {
+                message!(Str("no volume to unlock, or more than "), Num(MAX_VOLUMES))
+            }
             ClientError::TooLarge => "secrets too large for one token",
             ClientError::BadEphemeralKey => "the agent's ephemeral key is unusable",
             ClientError::BadAdminSignature => "the signature does not verify with the admin key",
@@ -180,6 +184,21 @@ pub struct Client {
     result: Option<ResultBody>,
 }
 
+impl Side for Client {
+    type Handled = Result<Handled, ClientError>;
+
+    fn decoder(&mut self) -> &mut Decoder {
+        &mut self.decoder
+    }
+
+    fn handle_frame(&mut self, payload: &[u8]) -> Option<Self::Handled> {
+        match self.on_frame(payload) {
+            Ok(Handled::Ignored) => None,
+            other => Some(other),
+        }
+    }
+}
+
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
@@ -238,44 +257,33 @@ impl Client {
     ///
     /// Call again with the unused rest until [`ClientEvent::NeedMore`].
     pub fn process<'a>(&'a mut self, incoming: &'a [u8]) -> (usize, ClientEvent<'a>) {
-        let mut payload = [0u8; MAX_PAYLOAD];
-        let mut pos = 0usize;
-        loop {
-            let (next_pos, next) = self.decoder.next_payload(incoming, pos, &mut payload);
-            pos = next_pos;
-            let n = match next {
-                Next::NeedMore => return (pos, ClientEvent::NeedMore),
-                Next::Text(text) => return (pos, ClientEvent::Text(text)),
-                Next::Error(e) => return (pos, ClientEvent::BadFrame(e)),
-                Next::Frame(n) => n,
-            };
-            let frame = payload.get(..n).unwrap_or(&[]);
-            match self.handle_frame(frame) {
-                Ok(Handled::Challenge { first_use }) => {
-                    return match &self.challenge {
-                        Some((challenge, _)) => (
-                            pos,
-                            ClientEvent::Challenge {
-                                challenge,
-                                first_use,
-                            },
-                        ),
-                        None => (pos, ClientEvent::Rejected(ClientError::NoChallenge)),
-                    };
-                }
-                Ok(Handled::Result) => {
-                    return match &self.result {
-                        Some(r) => (pos, ClientEvent::Result(r)),
-                        None => (pos, ClientEvent::Rejected(ClientError::UnexpectedResult)),
-                    };
-                }
-                Ok(Handled::Ignored) => continue,
-                Err(e) => return (pos, ClientEvent::Rejected(e)),
-            }
-        }
+        let (pos, read) = drive::process(self, incoming);
+        let handled = match read {
+            Decoded::NeedMore => return (pos, ClientEvent::NeedMore),
+            Decoded::Text(text) => return (pos, ClientEvent::Text(text)),
+            Decoded::Error(e) => return (pos, ClientEvent::BadFrame(e)),
+            Decoded::Frame(handled) => handled,
+        };
+        let ev = match handled {
+            Ok(Handled::Challenge { first_use }) => match &self.challenge {
+                Some((challenge, _)) => ClientEvent::Challenge {
+                    challenge,
+                    first_use,
+                },
+                None => ClientEvent::Rejected(ClientError::NoChallenge),
+            },
+            Ok(Handled::Result) => match &self.result {
+                Some(r) => ClientEvent::Result(r),
+                None => ClientEvent::Rejected(ClientError::UnexpectedResult),
+            },
+            // Skipped by handle_frame's `None`.
+            Ok(Handled::Ignored) => ClientEvent::NeedMore,
+            Err(e) => ClientEvent::Rejected(e),
+        };
+        (pos, ev)
     }
 
-    fn handle_frame(&mut self, payload: &[u8]) -> Result<Handled, ClientError> {
+    fn on_frame(&mut self, payload: &[u8]) -> Result<Handled, ClientError> {
         match Message::decode(payload) {
             Ok(Message::Challenge(c)) => self.on_challenge(payload, c),
             Ok(Message::Result(r)) => self.on_result(payload, r.body),
@@ -471,7 +479,7 @@ impl Client {
     }
 }
 
-enum Handled {
+pub(crate) enum Handled {
     Challenge { first_use: bool },
     Result,
     Ignored,

@@ -15,6 +15,7 @@ use core::fmt;
 use zeroize::Zeroize;
 
 use crate::limits::{CRC_LEN, FRAME_MARKERS, MAX_COBS, MAX_FRAME, MAX_PAYLOAD};
+use crate::text::message;
 
 /// Byte that follows the delimiting `00` to start a frame.
 pub const START_MARKER: u8 = 0xFE;
@@ -45,9 +46,13 @@ impl FrameError {
         match self {
             FrameError::PayloadTooLarge => "message too large for one frame",
             FrameError::BufferTooSmall => "output buffer too small for the frame",
-            FrameError::TooLong => {
-                "frame over the size limit (2048 bytes, 2016 of message) dropped"
-            }
+            FrameError::TooLong => message!(
+                Str("frame over the size limit ("),
+                Num(MAX_FRAME),
+                Str(" bytes, "),
+                Num(MAX_PAYLOAD),
+                Str(" of message) dropped"),
+            ),
             FrameError::TooShort => "frame too short dropped",
             FrameError::BadCobs => "frame with bad COBS encoding dropped",
             FrameError::BadCrc => "frame with bad CRC dropped",
@@ -94,35 +99,20 @@ pub fn encode(payload: &[u8], out: &mut [u8]) -> Result<usize, FrameError> {
     Ok(total)
 }
 
-/// What [`Decoder::decode`] found at the front of the input.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Decoded<'a> {
+/// What a read step found at the front of the input: one enum for every reader of the stream.
+///
+/// `F` is what a whole frame gives: its payload for [`Decoder::decode`] (the default), its length
+/// in the decoder's buffer inside the crate, and the handled message for the state machines
+/// (`drive.rs`), which turn it into their own event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decoded<'a, F = &'a [u8]> {
     /// All input was used and no frame is complete yet: read more bytes.
     NeedMore,
     /// Console text (never holding `00` bytes, which are delimiters): show or use it.
     Text(&'a [u8]),
     /// A complete frame whose CRC is good: its payload (a message to parse).
-    Frame(&'a [u8]),
+    Frame(F),
     /// A frame was dropped; the decoder has already resynchronised.
-    Error(FrameError),
-}
-
-/// [`Decoded`] without borrows: ranges into the input or lengths of the decoder's buffer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Step {
-    NeedMore,
-    Text { start: usize, end: usize },
-    Frame(usize),
-    Error(FrameError),
-}
-
-/// What [`Decoder::next_payload`] found: like [`Decoded`], with the payload's length in the
-/// caller's buffer instead of a borrow of the decoder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Next<'a> {
-    NeedMore,
-    Text(&'a [u8]),
-    Frame(usize),
     Error(FrameError),
 }
 
@@ -212,57 +202,27 @@ impl Decoder {
     pub fn decode<'a>(&'a mut self, input: &'a [u8]) -> (usize, Decoded<'a>) {
         let (used, step) = self.step(input);
         let ev = match step {
-            Step::NeedMore => Decoded::NeedMore,
-            Step::Text { start, end } => Decoded::Text(input.get(start..end).unwrap_or(&[])),
-            Step::Frame(n) => Decoded::Frame(self.buf.get(..n).unwrap_or(&[])),
-            Step::Error(e) => Decoded::Error(e),
+            Decoded::NeedMore => Decoded::NeedMore,
+            Decoded::Text(t) => Decoded::Text(t),
+            Decoded::Frame(n) => Decoded::Frame(self.payload(n)),
+            Decoded::Error(e) => Decoded::Error(e),
         };
         (used, ev)
     }
 
-    /// The payload of the frame the last [`Decoder::step`] returned as `Step::Frame(n)`.
+    /// The payload of the frame the last [`Decoder::step`] returned as `Decoded::Frame(n)`.
     pub(crate) fn payload(&self, n: usize) -> &[u8] {
         self.buf.get(..n).unwrap_or(&[])
     }
 
-    /// The state machines' read step: the next event at `incoming[from..]`, with a complete
-    /// frame's payload copied into `payload` (the decoder's buffer is reused by the next step,
-    /// and the caller must be free to borrow itself mutably while it handles the frame).
-    /// Returns the new position in `incoming`.
-    pub(crate) fn next_payload<'a>(
-        &mut self,
-        incoming: &'a [u8],
-        from: usize,
-        payload: &mut [u8; MAX_PAYLOAD],
-    ) -> (usize, Next<'a>) {
-        let rest = incoming.get(from..).unwrap_or(&[]);
-        let (used, step) = self.step(rest);
-        let pos = from.saturating_add(used);
-        let next = match step {
-            Step::NeedMore => Next::NeedMore,
-            Step::Text { start, end } => Next::Text(rest.get(start..end).unwrap_or(&[])),
-            Step::Error(e) => Next::Error(e),
-            Step::Frame(len) => {
-                let f = self.payload(len);
-                match payload.get_mut(..f.len()) {
-                    Some(dst) => {
-                        dst.copy_from_slice(f);
-                        Next::Frame(f.len())
-                    }
-                    None => Next::Error(FrameError::TooLong),
-                }
-            }
-        };
-        (pos, next)
-    }
-
-    /// [`Decoder::decode`] without borrows in the result, for the state machines.
-    pub(crate) fn step(&mut self, input: &[u8]) -> (usize, Step) {
+    /// [`Decoder::decode`] with a whole frame given as its length in [`Decoder::payload`], so
+    /// that the result does not borrow the decoder (for the state machines' read loop).
+    pub(crate) fn step<'a>(&mut self, input: &'a [u8]) -> (usize, Decoded<'a, usize>) {
         let mut pos = 0usize;
         loop {
             let rest = input.get(pos..).unwrap_or(&[]);
             let Some(&first) = rest.first() else {
-                return (pos, Step::NeedMore);
+                return (pos, Decoded::NeedMore);
             };
             match self.state {
                 State::Text => {
@@ -273,7 +233,7 @@ impl Decoder {
                     }
                     let n = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
                     let end = pos.saturating_add(n);
-                    return (end, Step::Text { start: pos, end });
+                    return (end, Decoded::Text(rest.get(..n).unwrap_or(&[])));
                 }
                 State::SawZero => match first {
                     0 => pos = pos.saturating_add(1),
@@ -295,7 +255,7 @@ impl Decoder {
                         let room = MAX_COBS.saturating_sub(self.len);
                         self.reset();
                         let used = pos.saturating_add(room.max(1).min(chunk_len));
-                        return (used, Step::Error(FrameError::TooLong));
+                        return (used, Decoded::Error(FrameError::TooLong));
                     };
                     dst.copy_from_slice(chunk);
                     self.len = end;
@@ -307,7 +267,7 @@ impl Decoder {
                         self.state = State::SawZero;
                         let len = core::mem::take(&mut self.len);
                         let step = self.finish(len);
-                        if let Step::Error(_) = step {
+                        if let Decoded::Error(_) = step {
                             self.wipe();
                         }
                         return (pos, step);
@@ -317,33 +277,33 @@ impl Decoder {
         }
     }
 
-    fn finish(&mut self, len: usize) -> Step {
+    fn finish(&mut self, len: usize) -> Decoded<'static, usize> {
         if len == 0 {
-            return Step::Error(FrameError::TooShort);
+            return Decoded::Error(FrameError::TooShort);
         }
         let Some(data) = self.buf.get_mut(..len) else {
-            return Step::Error(FrameError::TooLong);
+            return Decoded::Error(FrameError::TooLong);
         };
         let n = match cobs::decode_in_place(data) {
             Ok(n) => n,
-            Err(_) => return Step::Error(FrameError::BadCobs),
+            Err(_) => return Decoded::Error(FrameError::BadCobs),
         };
         let Some(body_len) = n.checked_sub(CRC_LEN).filter(|&b| b > 0) else {
-            return Step::Error(FrameError::TooShort);
+            return Decoded::Error(FrameError::TooShort);
         };
         // COBS data of MAX_COBS bytes can hold more than any sender frames: callers size their
         // buffers by MAX_PAYLOAD.
         if body_len > MAX_PAYLOAD {
-            return Step::Error(FrameError::TooLong);
+            return Decoded::Error(FrameError::TooLong);
         }
         let (Some(payload), Some(crc)) = (data.get(..body_len), data.get(body_len..n)) else {
-            return Step::Error(FrameError::TooShort);
+            return Decoded::Error(FrameError::TooShort);
         };
         let got = u32::from_le_bytes(crc.try_into().unwrap_or([0; 4]));
         if CRC.checksum(payload) != got {
-            return Step::Error(FrameError::BadCrc);
+            return Decoded::Error(FrameError::BadCrc);
         }
-        Step::Frame(body_len)
+        Decoded::Frame(body_len)
     }
 }
 
@@ -476,7 +436,7 @@ mod tests {
         let held = |d: &Decoder| d.buf.windows(7).any(|w| w == b"hunter2");
 
         let mut d = Decoder::new();
-        assert_eq!(d.step(typed).1, Step::NeedMore);
+        assert_eq!(d.step(typed).1, Decoded::NeedMore);
         assert!(held(&d), "control: the typed bytes are buffered");
         d.reset();
         assert!(!held(&d), "reset wipes");
@@ -484,13 +444,13 @@ mod tests {
         let mut d = Decoder::new();
         d.step(typed);
         let (_, step) = d.step(b"\x00");
-        assert!(matches!(step, Step::Error(_)), "{step:?}");
+        assert!(matches!(step, Decoded::Error(_)), "{step:?}");
         assert!(!held(&d), "a bad frame is wiped");
 
         let mut d = Decoder::new();
         d.step(typed);
         let (_, step) = d.step(&[b'x'; MAX_COBS]);
-        assert_eq!(step, Step::Error(FrameError::TooLong));
+        assert_eq!(step, Decoded::Error(FrameError::TooLong));
         assert!(!held(&d), "an over-long frame is wiped");
     }
 

@@ -31,6 +31,7 @@ extern crate std;
 pub mod agent;
 pub mod authorized_keys;
 pub mod client;
+mod drive;
 pub mod frame;
 pub mod limits;
 pub mod message;
@@ -40,6 +41,7 @@ pub mod secret;
 pub mod sshsig;
 #[cfg(feature = "test-keys")]
 pub mod testkit;
+mod text;
 mod transcript;
 
 pub use agent::{Agent, AgentConfig, AgentEvent};

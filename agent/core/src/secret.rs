@@ -22,7 +22,10 @@ pub struct SecretTooLong;
 
 impl fmt::Display for SecretTooLong {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("secret is longer than 512 bytes: use a shorter passphrase or key file")
+        write!(
+            f,
+            "secret is longer than {MAX_SECRET} bytes: use a shorter passphrase or key file"
+        )
     }
 }
 

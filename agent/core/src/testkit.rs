@@ -50,6 +50,16 @@ pub fn unlock_frame(
     secrets: &[(&Name, &[u8])],
     out: &mut [u8],
 ) -> Result<usize, ClientError> {
+    client_after_unlock(challenge_frame, admin_seed, secrets, out).map(|(_, n)| n)
+}
+
+/// [`unlock_frame`], also returning the client, which now waits for the token's result.
+pub fn client_after_unlock(
+    challenge_frame: &[u8],
+    admin_seed: &Key,
+    secrets: &[(&Name, &[u8])],
+    out: &mut [u8],
+) -> Result<(Client, usize), ClientError> {
     let mut client = Client::new(HostKeyCheck::FirstUse);
     let mut rest = challenge_frame;
     loop {
@@ -64,7 +74,8 @@ pub fn unlock_frame(
     }
     let req = client.prepare_unlock(&public_key(admin_seed), secrets, &SEAL_IKM)?;
     let sig = crate::sshsig::sign(admin_seed, req.message);
-    client.write_unlock(&sig, out)
+    let n = client.write_unlock(&sig, out)?;
+    Ok((client, n))
 }
 
 /// The test agent's config: host `web1`, one waiting volume `root_crypt`, [`ADMIN_SEED`]'s key

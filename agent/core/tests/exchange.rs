@@ -20,6 +20,7 @@ fn agent_feed(agent: &mut Agent, bytes: &[u8]) -> Option<AgentEventOwned> {
             AgentEvent::Unlock { .. } => Some(AgentEventOwned::Unlock),
             AgentEvent::Refused(r) => Some(AgentEventOwned::Refused(r)),
             AgentEvent::ResultPending => Some(AgentEventOwned::ResultPending),
+            AgentEvent::FrameDropped => Some(AgentEventOwned::FrameDropped),
         };
         rest = &rest[used..];
         if owned.is_some() {
@@ -35,6 +36,7 @@ enum AgentEventOwned {
     Unlock,
     Refused(Refusal),
     ResultPending,
+    FrameDropped,
 }
 
 fn client_feed(client: &mut Client, bytes: &[u8]) -> Result<(), ClientError> {
@@ -555,4 +557,119 @@ fn a_stray_frame_start_is_visible_and_reset_returns_typed_text() {
     assert!(client.in_frame());
     client.reset_input();
     assert!(!client.in_frame());
+}
+
+/// The test agent's volume table with its volume `Unlocked`: differs from the first challenge's.
+fn table_opened(
+) -> heapless::Vec<tessera_core::message::VolumeInfo, { tessera_core::limits::MAX_VOLUMES }> {
+    let mut volumes = testkit::agent_config().volumes.clone();
+    for v in volumes.iter_mut() {
+        v.state = tessera_core::VolumeState::Unlocked;
+    }
+    volumes
+}
+
+fn hello(agent: &mut Agent) {
+    let mut out = [0u8; MAX_FRAME];
+    let n = Client::new(HostKeyCheck::FirstUse)
+        .write_hello(&mut out)
+        .unwrap();
+    assert_eq!(
+        agent_feed(agent, &out[..n]),
+        Some(AgentEventOwned::ChallengeRequested)
+    );
+}
+
+#[test]
+fn a_hello_without_a_change_keeps_the_challenge_and_draws_no_key() {
+    let mut x = start(testkit::agent_config());
+    let before = *x.agent.challenge_hash();
+    hello(&mut x.agent);
+    let same = testkit::agent_config().volumes.clone();
+    let renewed = x
+        .agent
+        .answer_hello(same, || -> Result<[u8; 32], ()> { panic!("drew a key") });
+    assert_eq!(renewed, Ok(false));
+    assert_eq!(*x.agent.challenge_hash(), before);
+}
+
+#[test]
+fn a_token_crossing_one_new_challenge_is_taken_and_two_forget_it() {
+    let mut x = start(testkit::agent_config());
+    let tok = token(&mut x.client, &ADMIN_SEED, SECRET);
+    hello(&mut x.agent);
+    assert_eq!(
+        x.agent
+            .answer_hello(table_opened(), || Ok::<_, ()>([0x77; 32])),
+        Ok(true)
+    );
+    assert_eq!(
+        agent_feed(&mut x.agent, &tok),
+        Some(AgentEventOwned::Unlock)
+    );
+    result(&mut x.agent);
+    // The challenge that took it is current again, and remembers it.
+    let mut again = start(testkit::agent_config());
+    assert_eq!(*x.agent.challenge_hash(), *again.agent.challenge_hash());
+    assert_eq!(
+        agent_feed(&mut x.agent, &tok),
+        Some(AgentEventOwned::Refused(Refusal::Replayed))
+    );
+    result(&mut x.agent);
+
+    // Two new challenges push the token's challenge out of the window.
+    let tok = token(&mut again.client, &ADMIN_SEED, SECRET);
+    hello(&mut again.agent);
+    assert_eq!(
+        again
+            .agent
+            .answer_hello(table_opened(), || Ok::<_, ()>([0x77; 32])),
+        Ok(true)
+    );
+    hello(&mut again.agent);
+    let first = testkit::agent_config().volumes.clone();
+    assert_eq!(
+        again.agent.answer_hello(first, || Ok::<_, ()>([0x78; 32])),
+        Ok(true)
+    );
+    assert_eq!(
+        agent_feed(&mut again.agent, &tok),
+        Some(AgentEventOwned::Refused(Refusal::BadSignature))
+    );
+}
+
+#[test]
+fn a_failed_key_draw_keeps_the_window() {
+    let mut x = start(testkit::agent_config());
+    let before = *x.agent.challenge_hash();
+    assert_eq!(
+        x.agent.answer_hello(table_opened(), || Err("no entropy")),
+        Err("no entropy")
+    );
+    assert_eq!(*x.agent.challenge_hash(), before);
+}
+
+#[test]
+fn dropped_frames_are_not_read_and_text_still_passes() {
+    let mut x = start(testkit::agent_config());
+    let tok = token(&mut x.client, &ADMIN_SEED, SECRET);
+    x.agent.drop_frames(true);
+    let mut line = b"typed".to_vec();
+    line.extend_from_slice(&tok);
+    let (used, ev) = x.agent.process(&line);
+    assert_eq!(ev, AgentEvent::Text(b"typed"));
+    let (_, ev) = x.agent.process(&line[used..]);
+    assert_eq!(ev, AgentEvent::FrameDropped);
+    assert!(!x.agent.result_pending());
+    // A frame that began while dropping is dropped even if the lockout ends before its end.
+    let (head, tail) = tok.split_at(tok.len() / 2);
+    assert_eq!(x.agent.process(head).1, AgentEvent::NeedMore);
+    x.agent.drop_frames(false);
+    assert_eq!(x.agent.process(tail).1, AgentEvent::FrameDropped);
+    // Then frames are read again: the token was never looked at, so it is taken now.
+    x.agent.drop_frames(false);
+    assert_eq!(
+        agent_feed(&mut x.agent, &tok),
+        Some(AgentEventOwned::Unlock)
+    );
 }

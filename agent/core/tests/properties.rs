@@ -5,8 +5,8 @@ use proptest::prelude::*;
 use tessera_core::agent::AgentEvent;
 use tessera_core::client::{ClientEvent, HostKeyCheck};
 use tessera_core::limits::{MAX_FRAME, MAX_PAYLOAD};
-use tessera_core::testkit::{self, ADMIN_SEED, SEAL_IKM, SECRET, VOLUME};
-use tessera_core::{frame, sshsig, Agent, Client, Decoded, Decoder};
+use tessera_core::testkit::{self, ADMIN_SEED, SECRET, VOLUME};
+use tessera_core::{frame, Agent, Client, Decoded, Decoder};
 
 fn encode_frame(payload: &[u8]) -> Vec<u8> {
     let mut out = [0u8; MAX_FRAME];
@@ -146,19 +146,9 @@ fn valid_token() -> (Agent, Vec<u8>) {
     let agent = testkit::agent();
     let mut out = [0u8; MAX_FRAME];
     let n = agent.write_challenge(&mut out).unwrap();
-    let mut client = Client::new(HostKeyCheck::FirstUse);
-    let (_, ev) = client.process(&out[..n]);
-    assert!(matches!(ev, ClientEvent::Challenge { .. }));
+    let challenge = out[..n].to_vec();
     let name = testkit::name(VOLUME);
-    let req = client
-        .prepare_unlock(
-            &testkit::public_key(&ADMIN_SEED),
-            &[(&name, SECRET)],
-            &SEAL_IKM,
-        )
-        .unwrap();
-    let sig = sshsig::sign(&ADMIN_SEED, req.message);
-    let n = client.write_unlock(&sig, &mut out).unwrap();
+    let n = testkit::unlock_frame(&challenge, &ADMIN_SEED, &[(&name, SECRET)], &mut out).unwrap();
     (agent, out[..n].to_vec())
 }
 

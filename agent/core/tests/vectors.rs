@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use tessera_core::agent::AgentEvent;
 use tessera_core::client::{ClientEvent, HostKeyCheck};
 use tessera_core::limits::MAX_FRAME;
-use tessera_core::message::{Outcome, Verdict};
+use tessera_core::message::{Outcome, Refusal, Verdict, VolumeState};
 use tessera_core::testkit::{
     self, ADMIN_SEED, EPHEMERAL_SECRET, HOST_SEED, SEAL_IKM, SECRET, VOLUME,
 };
-use tessera_core::{seal, sshsig, Client, Decoded, Decoder};
+use tessera_core::{frame, seal, sshsig, Agent, AgentConfig, Client, Decoded, Decoder};
 
 const DOC: &str = include_str!("../../../docs/protocol.md");
 
@@ -28,6 +28,109 @@ fn payload(frame: &[u8]) -> Vec<u8> {
 fn sha256(b: &[u8]) -> Vec<u8> {
     use sha2::Digest;
     sha2::Sha256::digest(b).to_vec()
+}
+
+/// The ephemeral X25519 secret of the challenge a hello brings once `root_crypt` is open.
+const RENEWED_EPHEMERAL_SECRET: [u8; 32] = [0x77; 32];
+
+/// The test agent's config with `root_crypt` listed as unlocked and the renewed ephemeral key.
+fn renewed_config() -> AgentConfig {
+    let mut config = testkit::agent_config();
+    config.ephemeral_secret = RENEWED_EPHEMERAL_SECRET;
+    for v in config.volumes.iter_mut() {
+        v.state = VolumeState::Unlocked;
+    }
+    config
+}
+
+/// The signed result the agent sends for `token` (a frame), and the reason it refused it.
+fn refusal(agent: &mut Agent, token: &[u8]) -> (Refusal, Vec<u8>) {
+    let (_, ev) = agent.process(token);
+    let AgentEvent::Refused(reason) = ev else {
+        panic!("not refused: {ev:?}");
+    };
+    let mut out = [0u8; MAX_FRAME];
+    let n = agent.write_result(&mut out).unwrap();
+    (reason, out[..n].to_vec())
+}
+
+/// A token for the challenge of an agent made from `config`, as the tool makes it.
+fn token_for(config: AgentConfig) -> Vec<u8> {
+    let mut out = [0u8; MAX_FRAME];
+    let n = Agent::new(config).write_challenge(&mut out).unwrap();
+    let challenge = out[..n].to_vec();
+    let name = testkit::name(VOLUME);
+    let n = testkit::unlock_frame(&challenge, &ADMIN_SEED, &[(&name, SECRET)], &mut out).unwrap();
+    out[..n].to_vec()
+}
+
+/// The window (docs/protocol.md §5): a hello after `root_crypt` opened brings a new challenge,
+/// the document's token still answers the one it replaced, and a second copy is a replay.
+/// Returns the new challenge frame, the crossed token's result and the replay's result.
+fn window(unlock: &[u8]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let mut agent = testkit::agent();
+    let mut out = [0u8; MAX_FRAME];
+    let n = Client::new(HostKeyCheck::FirstUse)
+        .write_hello(&mut out)
+        .unwrap();
+    let (_, ev) = agent.process(&out[..n]);
+    assert_eq!(ev, AgentEvent::ChallengeRequested);
+    let volumes = renewed_config().volumes.clone();
+    let renewed = agent.answer_hello(volumes, || Ok::<_, ()>(RENEWED_EPHEMERAL_SECRET));
+    assert_eq!(renewed, Ok(true));
+    let n = agent.write_challenge(&mut out).unwrap();
+    let challenge = out[..n].to_vec();
+
+    let (_, ev) = agent.process(unlock);
+    assert!(matches!(ev, AgentEvent::Unlock { .. }), "{ev:?}");
+    // The volume was opened meanwhile (that is why the challenge changed).
+    agent.set_outcome(0, Outcome::NotWaiting).unwrap();
+    let n = agent.write_result(&mut out).unwrap();
+    let crossed = out[..n].to_vec();
+
+    let (reason, replayed) = refusal(&mut agent, unlock);
+    assert_eq!(reason, Refusal::Replayed);
+    (challenge, crossed, replayed)
+}
+
+/// Every refusal vector: (reason, name of the token vector or None for the document's token,
+/// token frame, result frame).
+fn refusals(unlock: &[u8], replayed: Vec<u8>) -> Vec<(&'static str, Vec<u8>)> {
+    let mut out = [0u8; MAX_FRAME];
+    // A payload of the Unlock variant byte alone.
+    let n = frame::encode(&[0x02], &mut out).unwrap();
+    let malformed = out[..n].to_vec();
+    let mut wrong_host = testkit::agent_config();
+    wrong_host.host_id = testkit::name("web2");
+    let wrong_host = token_for(wrong_host);
+    let mut stale_boot = testkit::agent_config();
+    stale_boot.boot_id = [0x56; 16];
+    let stale_boot = token_for(stale_boot);
+
+    let mut got = Vec::new();
+    for (want, token) in [
+        (Refusal::Malformed, &malformed),
+        (Refusal::WrongHost, &wrong_host),
+        (Refusal::StaleBoot, &stale_boot),
+    ] {
+        let (reason, result) = refusal(&mut testkit::agent(), token);
+        assert_eq!(reason, want);
+        got.push(result);
+    }
+    // The document's token, to an agent whose only challenge is the renewed one.
+    let (reason, bad_signature) = refusal(&mut Agent::new(renewed_config()), unlock);
+    assert_eq!(reason, Refusal::BadSignature);
+    let mut got = got.into_iter();
+    vec![
+        ("malformed-token", malformed.clone()),
+        ("malformed-result", got.next().unwrap()),
+        ("replayed-result", replayed),
+        ("wrong-host-token", wrong_host.clone()),
+        ("wrong-host-result", got.next().unwrap()),
+        ("stale-boot-token", stale_boot.clone()),
+        ("stale-boot-result", got.next().unwrap()),
+        ("bad-signature-result", bad_signature),
+    ]
 }
 
 /// Every vector of the document, computed from the test keys, in document order.
@@ -72,7 +175,18 @@ fn compute() -> Vec<(&'static str, Vec<u8>)> {
         &testkit::BOOT_ID,
         &challenge_hash.clone().try_into().unwrap(),
     );
-    vec![
+    let (renewed, crossed, replayed) = window(&unlock);
+    assert_eq!(
+        payload(&renewed),
+        {
+            let n = Agent::new(renewed_config())
+                .write_challenge(&mut out)
+                .unwrap();
+            payload(&out[..n])
+        },
+        "a renewed challenge is the challenge of its inputs"
+    );
+    let mut vectors = vec![
         ("host-public-key", testkit::public_key(&HOST_SEED).to_vec()),
         (
             "admin-public-key",
@@ -91,7 +205,11 @@ fn compute() -> Vec<(&'static str, Vec<u8>)> {
         ("unlock-frame", unlock.clone()),
         ("token-hash", sha256(&payload(&unlock))),
         ("result-frame", result),
-    ]
+        ("renewed-challenge-frame", renewed),
+        ("crossed-result-frame", crossed),
+    ];
+    vectors.extend(refusals(&unlock, replayed));
+    vectors
 }
 
 /// Vectors of the document: a line `<!-- vector: NAME -->` followed by a ```hex block.
@@ -166,10 +284,6 @@ fn document_vectors_match_the_implementation_byte_for_byte() {
 #[test]
 fn document_frames_drive_a_whole_exchange() {
     let doc = parse_doc();
-    let mut client = Client::new(HostKeyCheck::Pinned(testkit::public_key(&HOST_SEED)));
-    let (_, ev) = client.process(&doc["challenge-frame"]);
-    assert!(matches!(ev, ClientEvent::Challenge { .. }), "{ev:?}");
-
     let mut agent = testkit::agent();
     let (_, ev) = agent.process(&doc["unlock-frame"]);
     assert!(matches!(ev, AgentEvent::Unlock { .. }), "{ev:?}");
@@ -179,18 +293,17 @@ fn document_frames_drive_a_whole_exchange() {
         .collect();
     assert_eq!(opened, [SECRET.to_vec()]);
 
-    // The client accepts the document's result only as the answer to the document's token.
+    // The tool answers the document's challenge with the document's token, and accepts the
+    // document's result only as the answer to that token.
     let name = testkit::name(VOLUME);
-    let req = client
-        .prepare_unlock(
-            &testkit::public_key(&ADMIN_SEED),
-            &[(&name, SECRET)],
-            &SEAL_IKM,
-        )
-        .unwrap();
-    let sig = sshsig::sign(&ADMIN_SEED, req.message);
     let mut out = [0u8; MAX_FRAME];
-    let n = client.write_unlock(&sig, &mut out).unwrap();
+    let (mut client, n) = testkit::client_after_unlock(
+        &doc["challenge-frame"],
+        &ADMIN_SEED,
+        &[(&name, SECRET)],
+        &mut out,
+    )
+    .unwrap();
     assert_eq!(&out[..n], &doc["unlock-frame"][..]);
     let (_, ev) = client.process(&doc["result-frame"]);
     match ev {

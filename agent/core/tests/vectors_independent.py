@@ -73,4 +73,61 @@ secret=lext(suite,shared,b'secret',b'')
 key=lexp(suite,secret,b'key',ctx,32); nonce=lexp(suite,secret,b'base_nonce',ctx,12)
 pt=ChaCha20Poly1305(key).decrypt(nonce, ct, v['hpke-aad'])
 assert pt==b'correct horse battery staple', pt
+
+# The window and the refusals (docs/protocol.md section 7, last parts): every frame is rebuilt
+# from the document's rules; ed25519 signatures are deterministic, so signed frames are compared
+# byte for byte.
+def cobs_enc(d):
+    out=bytearray(); blk=bytearray()
+    for b in d:
+        if b==0:
+            out.append(len(blk)+1); out+=blk; blk=bytearray()
+        else:
+            blk.append(b)
+            if len(blk)==254: out.append(255); out+=blk; blk=bytearray()
+    out.append(len(blk)+1); out+=blk
+    return bytes(out)
+def frame(p): return b'\x00\xfe'+cobs_enc(p+struct.pack('<I', zlib.crc32(p)))+b'\x00'
+assert frame(ch)==v['challenge-frame'] and frame(un)==v['unlock-frame']
+host=seed(0x11)
+def name_(n): return bytes([len(n)])+n
+def x25519_pub(b): return X25519PrivateKey.from_private_bytes(bytes([b])*32).public_key().public_bytes_raw()
+def challenge(host_id=b'web1', boot=boot, eph=0x44, state=0):
+    body=bytes([1])+name_(host_id)+v['host-public-key']+boot+x25519_pub(eph)+bytes([1])+name_(b'root_crypt')+bytes([state])
+    return bytes([1])+body+host.sign(b'tessera-v1 challenge\0'+body)
+def result(token_payload, verdict):
+    body=boot+verdict
+    return frame(bytes([3])+body+host.sign(b'tessera-v1 result\0'+hashlib.sha256(token_payload).digest()+body))
+assert challenge()==ch
+assert result(un, bytes([1,1])+name_(b'root_crypt')+bytes([0]))==v['result-frame']
+# A hello after root_crypt opened: the new challenge lists it Unlocked, with ephemeral 32 x 77.
+renewed=challenge(eph=0x77, state=1)
+assert frame(renewed)==v['renewed-challenge-frame']
+# The token made for the first challenge does not verify over the renewed challenge's hash ...
+M2=b'tessera-v1 unlock\0'+hashlib.sha256(renewed).digest()+un[1:-64]
+sd2=b'SSHSIG'+s(b'unlock@tessera')+s(b'')+s(b'sha512')+s(hashlib.sha512(M2).digest())
+try:
+    Ed25519PublicKey.from_public_bytes(v['admin-public-key']).verify(un[-64:], sd2); assert False
+except Exception as e:
+    assert type(e).__name__=='InvalidSignature', e
+# ... so the previous challenge takes it: the result answers the token, volume NotWaiting (2).
+assert result(un, bytes([1,1])+name_(b'root_crypt')+bytes([2]))==v['crossed-result-frame']
+refused=lambda reason: bytes([0, reason])  # Verdict::Refused, Refusal index
+assert result(un, refused(6))==v['replayed-result']
+assert result(un, refused(4))==v['bad-signature-result']
+mal=frame_payload(v['malformed-token'])
+assert mal==b'\x02' and result(mal, refused(0))==v['malformed-result']
+# A token as the tool makes it for another challenge: same admin, same HPKE ikm (so the HPKE enc
+# and sealed secret differ only through info), signed over that challenge's hash.
+def check_token(tok, other, host_id, boot_):
+    t=frame_payload(tok); b=t[1:-64]
+    assert b[:1+len(host_id)+16]==name_(host_id)+boot_ and b[1+len(host_id)+16:][:32]==v['admin-public-key']
+    M=b'tessera-v1 unlock\0'+hashlib.sha256(other).digest()+b
+    sd=b'SSHSIG'+s(b'unlock@tessera')+s(b'')+s(b'sha512')+s(hashlib.sha512(M).digest())
+    Ed25519PublicKey.from_public_bytes(v['admin-public-key']).verify(t[-64:], sd)
+    return t
+wh=check_token(v['wrong-host-token'], challenge(host_id=b'web2'), b'web2', boot)
+assert result(wh, refused(1))==v['wrong-host-result']
+sb=check_token(v['stale-boot-token'], challenge(boot=b'\x56'*16), b'web1', b'\x56'*16)
+assert result(sb, refused(2))==v['stale-boot-result']
 print('all vectors re-derived independently: OK')

@@ -2,7 +2,7 @@
 //!
 //! The secret only ever travels on cryptsetup's stdin (`--key-file=-`), never on argv or in the
 //! environment, and is never logged. Everything here blocks (cryptsetup runs the LUKS KDF), so the
-//! agent calls it through `state::off_thread`. A refused secret is reported, never retried.
+//! agent calls it through `rt::off_thread`. A refused secret is reported, never retried.
 
 use std::io::Write;
 use std::path::Path;
@@ -12,7 +12,7 @@ use crate::config::{Method, Volume};
 
 /// What happened to one volume's secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Attempt {
     /// Opened (`cryptsetup`), or verified and handed on (`test`, `keyscript`, `askpass`).
     Unlocked,
     /// cryptsetup found no key slot that this secret opens.
@@ -41,9 +41,9 @@ pub fn is_waiting(v: &Volume) -> bool {
 
 /// Checks `secret` against the volume's LUKS header, and opens it when the method says so.
 /// The FIFO hand-off of `keyscript`/`askpass` happens afterwards in `handoff`.
-pub fn apply(v: &Volume, secret: &[u8]) -> Outcome {
+pub fn apply(v: &Volume, secret: &[u8]) -> Attempt {
     if !is_waiting(v) {
-        return Outcome::NotWaiting;
+        return Attempt::NotWaiting;
     }
     let dev = v.device.as_os_str();
     let mut cmd = Command::new("cryptsetup");
@@ -62,17 +62,17 @@ pub fn apply(v: &Volume, secret: &[u8]) -> Outcome {
         .spawn()
     {
         Ok(c) => c,
-        Err(e) => return Outcome::Error(format!("cannot run cryptsetup: {e}")),
+        Err(e) => return Attempt::Error(format!("cannot run cryptsetup: {e}")),
     };
     if let Some(mut stdin) = child.stdin.take() {
         // A write error here means cryptsetup exited early; its exit code says why.
         let _ = stdin.write_all(secret);
     }
     match child.wait() {
-        Ok(s) if s.success() => Outcome::Unlocked,
-        Ok(s) if s.code() == Some(EXIT_NO_KEY) => Outcome::WrongSecret,
-        Ok(s) if s.code() == Some(EXIT_BUSY) && !is_waiting(v) => Outcome::NotWaiting,
-        Ok(s) => Outcome::Error(format!("cryptsetup exited with {s}")),
-        Err(e) => Outcome::Error(format!("waiting for cryptsetup: {e}")),
+        Ok(s) if s.success() => Attempt::Unlocked,
+        Ok(s) if s.code() == Some(EXIT_NO_KEY) => Attempt::WrongSecret,
+        Ok(s) if s.code() == Some(EXIT_BUSY) && !is_waiting(v) => Attempt::NotWaiting,
+        Ok(s) => Attempt::Error(format!("cryptsetup exited with {s}")),
+        Err(e) => Attempt::Error(format!("waiting for cryptsetup: {e}")),
     }
 }

@@ -2,7 +2,7 @@
 //! and Debian askpass's `passfifo` (docs/interfaces.md, "Debian cryptroot hand-off").
 //!
 //! A FIFO write waits for its reader (cryptroot asks for volumes one after another), so these
-//! functions block and run through `state::off_thread`. They write a secret only once it has been
+//! functions block and run through `rt::off_thread`. They write a secret only once it has been
 //! verified, write it exactly once, and never to a FIFO that another volume's askpass is reading.
 
 use std::fs;

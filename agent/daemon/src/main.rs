@@ -3,32 +3,32 @@
 //! Waits on TCP and on the serial console at once for a signed unlock token, hands each verified
 //! secret to cryptsetup, and exits 0 once every configured volume is unlocked
 //! (CLI and config: docs/interfaces.md). main parses the command line, loads the files, runs the
-//! single-threaded executor and maps errors to exit codes; it never prints a secret.
+//! TCP and serial tasks on the executor (rt.rs) until every volume is open, and maps errors to
+//! exit codes; it never prints a secret.
 
 mod backend;
+mod challenge;
 mod config;
 mod console;
 mod handoff;
 mod keys;
+mod line_editor;
 mod log;
 mod net;
 mod ratelimit;
+mod rt;
 mod serial;
 mod session;
 mod state;
 mod tty;
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use smol::LocalExecutor;
-
 use crate::config::Method;
-use crate::ratelimit::Peer;
+use crate::log::log;
 use crate::state::Shared;
 
 const USAGE: &str = "\
@@ -38,17 +38,6 @@ usage: tessera-agent [--config FILE]       wait for unlock tokens (default /etc/
 /// Exit codes (docs/interfaces.md).
 const EXIT_CONFIG: u8 = 1;
 const EXIT_IO: u8 = 2;
-
-thread_local! {
-    static EXECUTOR: LocalExecutor<'static> = const { LocalExecutor::new() };
-}
-
-/// Runs `fut` on the agent's executor until it ends or the agent exits. Boxed so that every task
-/// shares one task type: each distinct future type costs the binary a copy of the task machinery.
-pub fn spawn(fut: impl Future<Output = ()> + 'static) {
-    let fut: Pin<Box<dyn Future<Output = ()>>> = Box::pin(fut);
-    EXECUTOR.with(|ex| ex.spawn(fut).detach());
-}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -128,7 +117,7 @@ fn run(path: PathBuf) -> ExitCode {
         },
         None => None,
     };
-    let protocol = match session::Protocol::new(&cfg, &seed, &admins) {
+    let protocol = match challenge::Protocol::new(&cfg, &seed, &admins) {
         Ok(p) => p,
         Err(e) => {
             log!("{e}");
@@ -137,7 +126,7 @@ fn run(path: PathBuf) -> ExitCode {
     };
     drop(seed);
     let shared = Shared::new(cfg, protocol);
-    let result = EXECUTOR.with(|ex| smol::block_on(ex.run(serve(Rc::clone(&shared), tty))));
+    let result = rt::run(serve(Rc::clone(&shared), tty));
     match result {
         Ok(()) => {
             log!("every volume is unlocked; exiting");
@@ -158,11 +147,11 @@ async fn serve(shared: Rc<Shared>, tty: Option<tty::Tty>) -> std::io::Result<()>
         names.join(", ")
     );
     for listener in net::bind(&shared.cfg.listen)? {
-        spawn(accept_loop(Rc::clone(&shared), listener));
+        rt::spawn(net::accept_loop(Rc::clone(&shared), listener));
     }
     if let Some(tty) = tty {
         let shared = Rc::clone(&shared);
-        spawn(async move {
+        rt::spawn(async move {
             if let Err(e) = serial::serve(shared, tty).await {
                 log!("serial console stopped: {e}");
             }
@@ -189,41 +178,5 @@ async fn serve(shared: Rc<Shared>, tty: Option<tty::Tty>) -> std::io::Result<()>
             smol::Timer::after(Duration::from_secs(1)).await;
         })
         .await;
-    }
-}
-
-async fn accept_loop(shared: Rc<Shared>, listener: net::TcpListener) {
-    let gate = net::Gate::default();
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                log!("accept failed: {e}");
-                smol::Timer::after(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let ip = peer.ip().to_canonical();
-        let locked = shared
-            .limiter
-            .borrow_mut()
-            .locked_for(Peer::Ip(ip), Instant::now());
-        if let Some(d) = locked {
-            log!(
-                "{peer}: rate limited after bad signatures, closed ({}s left)",
-                d.as_secs() + 1
-            );
-            continue;
-        }
-        let Some(slot) = gate.try_enter() else {
-            log!("{peer}: {} connections open, closed", net::MAX_CONNECTIONS);
-            continue;
-        };
-        let shared = Rc::clone(&shared);
-        spawn(async move {
-            let _slot = slot;
-            session::tcp(shared, stream, peer).await;
-        });
     }
 }

@@ -2,22 +2,30 @@
 //! `0.0.0.0:7743` on a kernel without IPv6), and gates connections.
 //!
 //! The gate bounds how many connections are served at once; a connection over the bound, or from a
-//! peer that is rate-limited, is closed at once without a challenge. This module never reads a
-//! connection's bytes: `session` does, under the timeouts below.
+//! peer that is rate-limited, is closed at once without a challenge. A connection admitted is one
+//! conversation: challenge on connect, one token, its result, close, under the timeouts below.
+//! The bytes read go to a `Session` as they come; this module never parses them.
 
 use std::cell::Cell;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Async;
+
+use crate::config::{Listen, DEFAULT_PORT};
+use crate::log::log;
+use crate::ratelimit::Peer;
+use crate::rt;
+use crate::session::{Reply, Session};
+use crate::state::Shared;
 
 /// A listening socket on the reactor (async-io directly: async-net's resolver is not needed).
 pub type TcpListener = Async<std::net::TcpListener>;
-
-use crate::config::{Listen, DEFAULT_PORT};
-use crate::log;
+/// One accepted connection on the reactor.
+type TcpStream = Async<std::net::TcpStream>;
 
 /// Connections served at once; more are accepted and closed straight away.
 pub const MAX_CONNECTIONS: usize = 16;
@@ -80,6 +88,120 @@ impl Drop for Slot {
     fn drop(&mut self) {
         self.0.set(self.0.get() - 1);
     }
+}
+
+/// Accepts connections on `listener` for as long as the agent runs, each one a task of its own.
+pub async fn accept_loop(shared: Rc<Shared>, listener: TcpListener) {
+    let gate = Gate::default();
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                log!("accept failed: {e}");
+                smol::Timer::after(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let ip = peer.ip().to_canonical();
+        let locked = shared
+            .limiter
+            .borrow_mut()
+            .locked_for(Peer::Ip(ip), Instant::now());
+        if let Some(d) = locked {
+            log!(
+                "{peer}: rate limited after bad signatures, closed ({}s left)",
+                d.as_secs() + 1
+            );
+            continue;
+        }
+        let Some(slot) = gate.try_enter() else {
+            log!("{peer}: {} connections open, closed", MAX_CONNECTIONS);
+            continue;
+        };
+        let shared = Rc::clone(&shared);
+        rt::spawn(async move {
+            let _slot = slot;
+            tcp(shared, stream, peer).await;
+        });
+    }
+}
+
+/// Serves one TCP connection: challenge on connect, one token, its result, close.
+pub async fn tcp(shared: Rc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
+    let label = format!("tcp {peer}");
+    let mut session = match Session::new(&shared, Peer::Ip(peer.ip().to_canonical()), label.clone())
+    {
+        Ok(s) => s,
+        Err(e) => {
+            log!("{label}: {e}");
+            return;
+        }
+    };
+    let deadline = Instant::now() + TOTAL_TIMEOUT;
+    let hello = session.challenge_frame();
+    if stream.write_all(&hello).await.is_err() {
+        return;
+    }
+    let mut buf = [0u8; 1024];
+    loop {
+        let wait = IDLE_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
+        let n = match read_timeout(&mut stream, &mut buf, wait).await {
+            Some(Ok(0)) => {
+                log!("{label}: closed by the peer");
+                return;
+            }
+            Some(Err(e)) => {
+                log!("{label}: read failed ({e}), closed");
+                return;
+            }
+            Some(Ok(n)) => n,
+            None => {
+                log!("{label}: closed after {}s without a token", wait.as_secs());
+                return;
+            }
+        };
+        let mut input = &buf[..n];
+        loop {
+            let (used, reply) = session.step(input).await;
+            input = input.get(used..).unwrap_or(&[]);
+            match reply {
+                Reply::None | Reply::Dropped => {
+                    if used == 0 {
+                        break;
+                    }
+                }
+                Reply::Text(_) => {
+                    // TCP carries frames only; text means garbage or a damaged frame start.
+                    log!("{label}: closed, sent bytes that are not a frame");
+                    return;
+                }
+                Reply::BadFrame => return,
+                Reply::Frame(f, ends) => {
+                    let _ = stream.write_all(&f).await;
+                    let _ = stream.flush().await;
+                    if ends {
+                        return;
+                    }
+                }
+            }
+            if input.is_empty() {
+                break;
+            }
+        }
+    }
+}
+
+async fn read_timeout(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    wait: Duration,
+) -> Option<std::io::Result<usize>> {
+    smol::future::or(async { Some(stream.read(buf).await) }, async {
+        smol::Timer::after(wait).await;
+        None
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The serial console, owned by the agent: a person typing a passphrase at the prompt and the host
 //! tool's frames share one byte stream (docs/interfaces.md, "The serial console").
 //!
-//! The core's stream decoder takes the frames out; the rest is console text for the line editor.
+//! One stream decoder, the core's, reads the line: frames go to the session, the rest is console
+//! text for the prompt (`console.rs`), and while a token lockout holds, frames are dropped unread.
 //! Whichever path delivers a volume's secret first wins, and the console is told `NAME unlocked`.
 //! Nothing typed is echoed. Garbage on the line can neither wedge the decoder (it resynchronises on
 //! every `00`) nor grow memory (fixed buffers), and a frame that never ends is dropped after a pause.
@@ -11,14 +12,11 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::io::AsyncReadExt;
 use smol::Async;
-use tessera_core::frame::{Decoded, Decoder};
-use zeroize::Zeroizing;
 
-use crate::backend::Outcome;
-use crate::console::{Event, LineEditor};
-use crate::log;
+use crate::console::Console;
+use crate::log::log;
 use crate::ratelimit::Peer;
 use crate::session::{Reply, Session};
 use crate::state::Shared;
@@ -34,22 +32,14 @@ const FRAME_STALL: Duration = Duration::from_secs(1);
 pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
     let file = tty.try_clone()?;
     let io = Async::new(file)?;
-    let mut con = Console {
-        shared: Rc::clone(&shared),
-        io,
-        editor: LineEditor::new(),
-        prompted: None,
-    };
+    let mut con = Console::new(Rc::clone(&shared), io);
     let mut session = Session::new(&shared, Peer::Serial, "serial".into())?;
     let mut buf = [0u8; 256];
     let mut last_byte = Instant::now();
-    // Takes the frames out of the line while the rate limiter locks the serial peer out.
-    let mut gate = Decoder::new();
-    let mut gated = false;
     con.prompt().await?;
     loop {
         // While a frame is half-way in, wake up when the line has been quiet for FRAME_STALL.
-        let timeout = if session.in_frame() || gate.in_frame() {
+        let timeout = if session.in_frame() {
             FRAME_STALL
                 .saturating_sub(last_byte.elapsed())
                 .clamp(Duration::from_millis(10), TICK)
@@ -57,7 +47,7 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
             TICK
         };
         let changed = shared.changed.listen();
-        let read = smol::future::or(async { Some((&con.io).read(&mut buf).await) }, async {
+        let read = smol::future::or(async { Some(con.tty().read(&mut buf).await) }, async {
             smol::future::or(changed, async {
                 smol::Timer::after(timeout).await;
             })
@@ -67,13 +57,12 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
         .await;
         let n = match read {
             None => {
-                if (session.in_frame() || gate.in_frame()) && last_byte.elapsed() >= FRAME_STALL {
+                if session.in_frame() && last_byte.elapsed() >= FRAME_STALL {
                     log!(
                         "serial: a frame start without an end, dropped after {}s of silence",
                         FRAME_STALL.as_secs()
                     );
                     session.reset_input();
-                    gate.reset();
                 }
                 con.prompt().await?;
                 continue;
@@ -101,36 +90,9 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
                 .limiter
                 .borrow_mut()
                 .locked_for(Peer::Serial, Instant::now());
-            if locked.is_some() || gate.in_frame() {
-                // Locked out after bad tokens: frames are dropped unread (no token verified, no
-                // hello answered) while typed keys still reach the prompt at once.
-                let (used, what) = gate.decode(input);
-                let mut text = Zeroizing::new(Vec::new());
-                match what {
-                    Decoded::Text(t) => text.extend_from_slice(t),
-                    Decoded::Frame(_) => log!(
-                        "serial: frame ignored, rate limited after bad tokens ({}s left)",
-                        locked.map_or(0, |d| d.as_secs() + 1)
-                    ),
-                    Decoded::NeedMore | Decoded::Error(_) => {}
-                }
-                input = input.get(used..).unwrap_or(&[]);
-                for &b in text.iter() {
-                    con.key(b).await?;
-                }
-                gated = true;
-                if used == 0 {
-                    break;
-                }
-                continue;
-            }
-            if std::mem::take(&mut gated) {
-                // The session's decoder did not see the gated bytes: start it afresh, as if just
-                // after a delimiter (a `00` the gate took may be the start of the next frame; a
-                // stray one is dropped as every delimiter is).
-                session.reset_input();
-                let _ = session.step(&[0]).await;
-            }
+            // Locked out after bad tokens: frames are dropped unread (no token verified, no
+            // hello answered) while typed keys still reach the prompt at once.
+            session.drop_frames(locked.is_some());
             let (used, reply) = session.step(input).await;
             input = input.get(used..).unwrap_or(&[]);
             match reply {
@@ -144,86 +106,15 @@ pub async fn serve(shared: Rc<Shared>, tty: Tty) -> std::io::Result<()> {
                     con.write(&frame).await?;
                     session.result_sent();
                 }
+                Reply::Dropped => log!(
+                    "serial: frame ignored, rate limited after bad tokens ({}s left)",
+                    locked.map_or(0, |d| d.as_secs() + 1)
+                ),
             }
             if used == 0 {
                 break;
             }
         }
         con.prompt().await?;
-    }
-}
-
-struct Console {
-    shared: Rc<Shared>,
-    io: Async<std::fs::File>,
-    editor: LineEditor,
-    /// The volume the prompt on screen is for.
-    prompted: Option<usize>,
-}
-
-impl Console {
-    async fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        (&self.io).write_all(bytes).await?;
-        (&self.io).flush().await
-    }
-
-    /// Shows the prompt for the first waiting volume, after telling the console about volumes
-    /// that the network opened meanwhile.
-    async fn prompt(&mut self) -> std::io::Result<()> {
-        self.shared.notice_unlocked_elsewhere();
-        let first = self.shared.first_waiting();
-        if first == self.prompted {
-            return Ok(());
-        }
-        if let Some(old) = self.prompted {
-            let name = &self.shared.cfg.volumes[old].name;
-            self.editor.clear();
-            self.write(format!("\r\n{name} unlocked\r\n").as_bytes())
-                .await?;
-        }
-        self.prompted = first;
-        if first.is_none() && self.shared.all_done() {
-            self.shared.console_caught_up.set(true);
-            self.shared.changed.notify(usize::MAX);
-        }
-        if let Some(i) = first {
-            let name = &self.shared.cfg.volumes[i].name;
-            self.write(format!("Please unlock disk {name}: ").as_bytes())
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn key(&mut self, b: u8) -> std::io::Result<()> {
-        match self.editor.feed(b) {
-            Event::None => Ok(()),
-            Event::Cancelled => {
-                self.write(b"^C\r\n").await?;
-                self.prompted = None;
-                self.prompt().await
-            }
-            Event::Submit => {
-                self.write(b"\r\n").await?;
-                let secret = self.editor.take(|l| Zeroizing::new(l.to_vec()));
-                let Some(i) = self.prompted else {
-                    return Ok(());
-                };
-                let name = self.shared.cfg.volumes[i].name.clone();
-                let outcome = self.shared.unlock(i, secret, "the console").await;
-                let msg = match outcome {
-                    Outcome::Unlocked => format!("{name} unlocked\r\n"),
-                    Outcome::WrongSecret => format!("Wrong passphrase for {name}, try again\r\n"),
-                    Outcome::NotWaiting => format!("{name} unlocked\r\n"),
-                    Outcome::Error(_) => format!("Could not unlock {name}, see the log\r\n"),
-                };
-                self.write(msg.as_bytes()).await?;
-                // Ask again (same volume after a wrong secret, the next one otherwise).
-                self.prompted = None;
-                self.prompt().await
-            }
-        }
     }
 }

@@ -7,17 +7,20 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
 
 use event_listener::Event;
 use zeroize::Zeroizing;
 
-use crate::backend::{self, Outcome};
+use tessera_core::message::{VolumeInfo, VolumeState};
+use tessera_core::Name;
+
+use crate::backend::{self, Attempt};
+use crate::challenge::{Protocol, Volumes};
 use crate::config::{Config, Method, Volume};
 use crate::handoff;
-use crate::log;
+use crate::log::log;
 use crate::ratelimit::RateLimit;
-use crate::session::Protocol;
+use crate::rt::{self, off_thread};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VolState {
@@ -62,6 +65,22 @@ impl Shared {
 
     pub fn state(&self, i: usize) -> VolState {
         self.states.borrow()[i]
+    }
+
+    /// The volume table as it is now, as a challenge lists it.
+    pub fn volume_table(&self) -> Volumes {
+        let mut volumes = Volumes::new();
+        for (i, v) in self.cfg.volumes.iter().enumerate() {
+            let state = match self.state(i) {
+                VolState::Waiting => VolumeState::Waiting,
+                VolState::HandingOff | VolState::Done => VolumeState::Unlocked,
+            };
+            // Names were checked in Protocol::new; the config holds at most MAX_VOLUMES.
+            if let Ok(name) = Name::new(&v.name) {
+                let _ = volumes.push(VolumeInfo { name, state });
+            }
+        }
+        volumes
     }
 
     pub fn index_of(&self, name: &str) -> Option<usize> {
@@ -112,19 +131,19 @@ impl Shared {
         i: usize,
         secret: Zeroizing<Vec<u8>>,
         via: &str,
-    ) -> Outcome {
+    ) -> Attempt {
         let _one_at_a_time = self.busy.lock().await;
         let vol: Volume = self.cfg.volumes[i].clone();
         if self.state(i) != VolState::Waiting {
             log!("{}: secret from {via} ignored, not waiting", vol.name);
-            return Outcome::NotWaiting;
+            return Attempt::NotWaiting;
         }
         let (outcome, secret) = {
             let vol = vol.clone();
             off_thread(move || (backend::apply(&vol, &secret), secret)).await
         };
         match &outcome {
-            Outcome::Unlocked => match vol.method {
+            Attempt::Unlocked => match vol.method {
                 Method::Cryptsetup | Method::Test => {
                     log!("{}: unlocked (secret from {via})", vol.name);
                     self.set(i, VolState::Done);
@@ -138,12 +157,12 @@ impl Shared {
                     self.spawn_handoff(i, vol, secret);
                 }
             },
-            Outcome::WrongSecret => log!("{}: wrong secret from {via}", vol.name),
-            Outcome::NotWaiting => {
+            Attempt::WrongSecret => log!("{}: wrong secret from {via}", vol.name),
+            Attempt::NotWaiting => {
                 log!("{}: unlocked by someone else", vol.name);
                 self.set(i, VolState::Done);
             }
-            Outcome::Error(e) => log!("{}: error: {e}", vol.name),
+            Attempt::Error(e) => log!("{}: error: {e}", vol.name),
         }
         outcome
     }
@@ -159,7 +178,7 @@ impl Shared {
                 handoff::write_when_read(&handoff::fifo_path(&run_dir, &vol.name), &secret, || true)
             }
         });
-        crate::spawn(async move {
+        rt::spawn(async move {
             match job.await {
                 Ok(()) => log!("{name}: secret handed to cryptroot"),
                 Err(e) => log!("{name}: could not hand the secret to cryptroot: {e}"),
@@ -176,34 +195,5 @@ impl Drop for SessionGuard {
     fn drop(&mut self) {
         self.0.in_flight.set(self.0.in_flight.get() - 1);
         self.0.changed.notify(usize::MAX);
-    }
-}
-
-/// Runs blocking work (cryptsetup, a FIFO waiting for its reader) on its own thread and awaits it.
-/// A thread per job instead of a pool: there are at most a few jobs per boot, and a pool crate
-/// costs ~10 KiB of agent size.
-pub async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let slot: Arc<(Mutex<Option<T>>, Event)> = Arc::new((Mutex::new(None), Event::new()));
-    let theirs = Arc::clone(&slot);
-    let spawned = std::thread::Builder::new()
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            let v = f();
-            if let Ok(mut s) = theirs.0.lock() {
-                *s = Some(v);
-            }
-            theirs.1.notify(usize::MAX);
-        });
-    if let Err(e) = spawned {
-        // Without a thread the job cannot run; the agent stops and cryptroot falls back to askpass.
-        log!("cannot start a thread: {e}");
-        std::process::exit(2);
-    }
-    loop {
-        let listener = slot.1.listen();
-        if let Some(v) = slot.0.lock().ok().and_then(|mut s| s.take()) {
-            return v;
-        }
-        listener.await;
     }
 }

@@ -6,8 +6,8 @@
 use libfuzzer_sys::fuzz_target;
 use tessera_core::client::{ClientEvent, HostKeyCheck};
 use tessera_core::limits::MAX_FRAME;
-use tessera_core::testkit::{self, ADMIN_SEED, HOST_SEED, SEAL_IKM, SECRET, VOLUME};
-use tessera_core::{frame, sshsig, Client};
+use tessera_core::testkit::{self, ADMIN_SEED, HOST_SEED, SECRET, VOLUME};
+use tessera_core::{frame, Client};
 
 fn framed(payload: &[u8]) -> Vec<u8> {
     let mut out = [0u8; MAX_FRAME];
@@ -24,24 +24,14 @@ thread_local! {
 }
 
 fn waiting_client() -> Client {
-    let mut client = Client::new(HostKeyCheck::Pinned(testkit::public_key(&HOST_SEED)));
     let agent = testkit::agent();
     let mut out = [0u8; MAX_FRAME];
     let n = agent.write_challenge(&mut out).unwrap();
-    assert!(matches!(
-        client.process(&out[..n]).1,
-        ClientEvent::Challenge { .. }
-    ));
+    let challenge = out[..n].to_vec();
     let name = testkit::name(VOLUME);
-    let req = client
-        .prepare_unlock(
-            &testkit::public_key(&ADMIN_SEED),
-            &[(&name, SECRET)],
-            &SEAL_IKM,
-        )
-        .unwrap();
-    let sig = sshsig::sign(&ADMIN_SEED, req.message);
-    client.write_unlock(&sig, &mut out).unwrap();
+    let (client, _) =
+        testkit::client_after_unlock(&challenge, &ADMIN_SEED, &[(&name, SECRET)], &mut out)
+            .unwrap();
     client
 }
 
