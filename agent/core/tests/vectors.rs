@@ -3,7 +3,7 @@
 //! document's frames must drive the state machines through a whole exchange.
 //!
 //! To print the vectors (when the format changes on purpose): `TESSERA_PRINT_VECTORS=1 cargo test
-//! -p tessera-core --test vectors -- --nocapture`, then paste them into docs/protocol.md.
+//! -p tessera-core --test tests vectors -- --nocapture`, then paste them into docs/protocol.md.
 
 use std::collections::BTreeMap;
 
