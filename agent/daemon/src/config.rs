@@ -8,10 +8,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-/// Most volumes one agent serves (also the most one token can carry).
-pub const MAX_VOLUMES: usize = 8;
-/// Longest host id or volume name, in bytes.
-pub const MAX_NAME: usize = 32;
+use tessera_core::limits::MAX_VOLUMES;
+use tessera_core::Name;
 /// Default TCP endpoint; falls back to `0.0.0.0:7743` when the kernel has no IPv6.
 pub const DEFAULT_PORT: u16 = 7743;
 /// Where the FIFOs and the pid file live, unless `run-dir` or `TESSERA_RUN_DIR` says otherwise.
@@ -150,10 +148,10 @@ pub fn parse(
         match key {
             "host-id" => {
                 want(1, "write `host-id NAME`, e.g. `host-id web1`")?;
-                if !valid_name(args[0]) {
+                if let Err(e) = Name::new(args[0]) {
                     return Err(err(
                         n,
-                        format!("host id `{}` is not 1..32 bytes of [A-Za-z0-9._-]", args[0]),
+                        format!("host id `{}`: {}", args[0], e.message()),
                         "use a short name such as the host name, e.g. `host-id web1`",
                     ));
                 }
@@ -219,10 +217,10 @@ pub fn parse(
             }
             "volume" => {
                 want(3, "write `volume NAME DEVICE METHOD`, e.g. `volume root_crypt /dev/sda2 keyscript`")?;
-                if !valid_name(args[0]) {
+                if let Err(e) = Name::new(args[0]) {
                     return Err(err(
                         n,
-                        format!("volume name `{}` is not 1..32 bytes of [A-Za-z0-9._-]", args[0]),
+                        format!("volume name `{}`: {}", args[0], e.message()),
                         "use the crypttab name, e.g. `sda2_crypt`",
                     ));
                 }
@@ -331,14 +329,6 @@ fn once<T>(
     }
 }
 
-/// Host ids and volume names: 1..=32 bytes of `[A-Za-z0-9._-]`.
-pub fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_NAME
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,7 +396,7 @@ volume data /dev/sdb1 test
         let cases = [
             ("colour blue\n", 1, "unknown key `colour`"),
             ("host-id web 1\n", 1, "takes 1 value"),
-            ("\nhost-id we/b\n", 2, "not 1..32 bytes"),
+            ("\nhost-id we/b\n", 2, "holds a character other than"),
             ("volume a /dev/x luks\n", 1, "unknown method `luks`"),
             (
                 "volume a /dev/x test\nvolume a /dev/y test\n",

@@ -96,8 +96,12 @@ pub fn run(args: Unlock) -> Result<()> {
         ));
     }
     for v in &args.volume {
-        Name::new(v)
-            .map_err(|e| Error::usage(format!("--volume {v}: {}", e.message()), e.hint()))?;
+        Name::new(v).map_err(|e| {
+            Error::usage(
+                format!("--volume {v}: {}", e.message()),
+                e.hint().to_string(),
+            )
+        })?;
     }
     let target = target(args.host, args.serial, args.baud)?;
     let given = host_key_arg(args.host_key.as_deref())?;

@@ -10,6 +10,8 @@ use crate::elf;
 use crate::error::{Error, Result};
 use crate::keys::HostKey;
 use std::path::{Path, PathBuf};
+use tessera_core::limits::MAX_VOLUMES;
+use tessera_core::Name;
 
 /// Where things live on the target (docs/interfaces.md, initramfs-hook/).
 pub mod paths {
@@ -224,12 +226,6 @@ pub struct Volume {
     pub device: String,
 }
 
-fn valid_name(s: &str) -> bool {
-    (1..=32).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
-
 /// The volumes to serve: `--volume NAME[=DEVICE]` arguments, or every crypttab entry that is not
 /// `noauto`. Names are checked as the agent checks them.
 pub fn choose_volumes(
@@ -271,12 +267,9 @@ pub fn choose_volumes(
         }
     }
     for v in &out {
-        if !valid_name(&v.name) {
+        if let Err(e) = Name::new(&v.name) {
             return Err(Error::Usage {
-                problem: format!(
-                    "volume name `{}` is not 1..32 bytes of [A-Za-z0-9._-]",
-                    v.name
-                ),
+                problem: format!("volume name `{}`: {}", v.name, e.message()),
             });
         }
         if v.device.is_empty() || v.device.contains(char::is_whitespace) {
@@ -285,9 +278,12 @@ pub fn choose_volumes(
             });
         }
     }
-    if out.len() > 8 {
+    if out.len() > MAX_VOLUMES {
         return Err(Error::Usage {
-            problem: format!("{} volumes; the agent serves at most 8", out.len()),
+            problem: format!(
+                "{} volumes; the agent serves at most {MAX_VOLUMES}",
+                out.len()
+            ),
         });
     }
     Ok(out)
@@ -308,11 +304,12 @@ pub struct Settings {
 impl Settings {
     /// Checks the host id as the agent does.
     pub fn check(&self) -> Result<()> {
-        if !valid_name(&self.host_id) {
+        if let Err(e) = Name::new(&self.host_id) {
             return Err(Error::Usage {
                 problem: format!(
-                    "host id `{}` is not 1..32 bytes of [A-Za-z0-9._-]; pass --host-id",
-                    self.host_id
+                    "host id `{}`: {}; pass --host-id",
+                    self.host_id,
+                    e.message()
                 ),
             });
         }
