@@ -10,27 +10,15 @@ use crate::elf;
 use crate::error::{Error, Result};
 use crate::keys::HostKey;
 use std::path::{Path, PathBuf};
+use tessera_conf::agent_conf::{
+    self as conf, listen_from_args, Config, Listen, Method, Serial, DEFAULT_PASSFIFO,
+    DEFAULT_RUN_DIR,
+};
 use tessera_core::limits::MAX_VOLUMES;
 use tessera_core::Name;
 
-/// Where things live on the target (docs/interfaces.md, initramfs-hook/).
-pub mod paths {
-    pub const CONF_DIR: &str = "/etc/tessera";
-    pub const AGENT_CONF: &str = "/etc/tessera/agent.conf";
-    pub const HOST_KEY: &str = "/etc/tessera/host_key";
-    pub const HOST_KEY_PUB: &str = "/etc/tessera/host_key.pub";
-    pub const AUTHORIZED_KEYS: &str = "/etc/tessera/authorized_keys";
-    pub const INITRAMFS_CONF: &str = "/etc/tessera/initramfs.conf";
-    pub const AGENT: &str = "/usr/lib/tessera/tessera-agent";
-    pub const KEYSCRIPT: &str = "/usr/lib/tessera/keyscript";
-    pub const HOOK: &str = "/etc/initramfs-tools/hooks/tessera";
-    pub const INIT_PREMOUNT: &str = "/etc/initramfs-tools/scripts/init-premount/tessera";
-    pub const LOCAL_BOTTOM: &str = "/etc/initramfs-tools/scripts/local-bottom/tessera";
-    pub const CONF_HOOK: &str = "/etc/initramfs-tools/conf.d/tessera";
-    /// Inside the initramfs.
-    pub const INITRD_AGENT: &str = "/sbin/tessera-agent";
-    pub const INITRD_KEYSCRIPT: &str = "/lib/tessera/keyscript";
-}
+/// Where things live on the target: the one list in `tessera_conf::layout`.
+pub use tessera_conf::layout as paths;
 
 /// The initramfs-tools files from the repository's `initramfs-hook/` (or the installed copy).
 #[derive(Clone, Debug)]
@@ -176,48 +164,8 @@ pub fn arch_of(bytes: &[u8]) -> Option<std::result::Result<Arch, String>> {
     )
 }
 
-/// One crypttab line.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CrypttabEntry {
-    pub name: String,
-    pub source: String,
-    pub key: String,
-    pub options: String,
-}
-
-/// Parses crypttab(5) text (comments and blank lines skipped; missing fields empty).
-pub fn parse_crypttab(text: &str) -> Vec<CrypttabEntry> {
-    text.lines()
-        .filter(|l| {
-            let t = l.trim();
-            !t.is_empty() && !t.starts_with('#')
-        })
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            Some(CrypttabEntry {
-                name: w.next()?.to_string(),
-                source: w.next()?.to_string(),
-                key: w.next().unwrap_or("none").to_string(),
-                options: w.next().unwrap_or("").to_string(),
-            })
-        })
-        .collect()
-}
-
-/// A device path the initramfs can open for a crypttab source (`UUID=...` via udev's links).
-pub fn device_path(source: &str) -> String {
-    for (tag, dir) in [
-        ("UUID=", "/dev/disk/by-uuid/"),
-        ("PARTUUID=", "/dev/disk/by-partuuid/"),
-        ("LABEL=", "/dev/disk/by-label/"),
-        ("PARTLABEL=", "/dev/disk/by-partlabel/"),
-    ] {
-        if let Some(v) = source.strip_prefix(tag) {
-            return format!("{dir}{v}");
-        }
-    }
-    source.to_string()
-}
+pub use tessera_conf::crypttab::{device_path, parse as parse_crypttab};
+pub use tessera_conf::CrypttabEntry;
 
 /// A volume the agent serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -236,7 +184,7 @@ pub fn choose_volumes(
     let mut out = Vec::new();
     if args.is_empty() {
         for e in crypttab {
-            if e.options.split(',').any(|o| o == "noauto") {
+            if e.has_option("noauto") {
                 continue;
             }
             out.push(Volume {
@@ -313,7 +261,12 @@ impl Settings {
                 ),
             });
         }
-        if self.serial_line().is_none() && self.listen.iter().any(|l| l == "off") {
+        let listen = listen_from_args(&self.listen).map_err(|bad| Error::Usage {
+            problem: format!(
+                "--listen {bad}: not an address:port such as [::]:7743, nor `off` alone"
+            ),
+        })?;
+        if self.serial().is_none() && listen == Listen::Off {
             return Err(Error::Usage {
                 problem: "--listen off and no serial console: nothing could reach the agent".into(),
             });
@@ -321,31 +274,39 @@ impl Settings {
         Ok(())
     }
 
-    fn serial_line(&self) -> Option<String> {
+    fn serial(&self) -> Option<Serial> {
         let c = self.board.console.as_ref().filter(|_| self.serial)?;
-        Some(format!("serial /dev/{} {}", c.device, c.baud))
+        Some(Serial {
+            device: PathBuf::from(format!("/dev/{}", c.device)),
+            baud: c.baud,
+        })
     }
 
-    /// `/etc/tessera/agent.conf` (format: docs/interfaces.md).
+    /// `/etc/tessera/agent.conf` (format: docs/interfaces.md), rendered by `tessera_conf`.
     pub fn agent_conf(&self) -> String {
-        let mut s = format!(
-            "# tessera-agent config, written by `tessera flash --board {}`; see docs/interfaces.md\n",
+        Config {
+            host_id: self.host_id.clone(),
+            host_key: paths::HOST_KEY.into(),
+            authorized_keys: paths::AUTHORIZED_KEYS.into(),
+            // `check` refused listen values that are not addresses or `off`.
+            listen: listen_from_args(&self.listen).unwrap_or(Listen::Default),
+            serial: self.serial(),
+            volumes: self
+                .volumes
+                .iter()
+                .map(|v| conf::Volume {
+                    name: v.name.clone(),
+                    device: PathBuf::from(&v.device),
+                    method: Method::Keyscript,
+                })
+                .collect(),
+            run_dir: DEFAULT_RUN_DIR.into(),
+            passfifo: DEFAULT_PASSFIFO.into(),
+        }
+        .render(&format!(
+            "tessera-agent config, written by `tessera flash --board {}`; see docs/interfaces.md",
             self.board.name
-        );
-        s.push_str(&format!("host-id {}\n", self.host_id));
-        s.push_str(&format!("host-key {}\n", paths::HOST_KEY));
-        s.push_str(&format!("authorized-keys {}\n", paths::AUTHORIZED_KEYS));
-        for l in &self.listen {
-            s.push_str(&format!("listen {l}\n"));
-        }
-        if let Some(line) = self.serial_line() {
-            s.push_str(&line);
-            s.push('\n');
-        }
-        for v in &self.volumes {
-            s.push_str(&format!("volume {} {} keyscript\n", v.name, v.device));
-        }
-        s
+        ))
     }
 
     /// `/etc/tessera/initramfs.conf`, sourced by the hook (NIC modules) and local-bottom (IFDOWN).
