@@ -16,11 +16,12 @@ use tessera_core::{ClientEvent, Name};
 use zeroize::Zeroizing;
 
 use crate::error::{code, Error, Result};
-use crate::identity::{fingerprint, Signer};
+use crate::identity::Signer;
 use crate::known_hosts::parse_key;
 use crate::link::{Target, DEFAULT_BAUD};
 use crate::secrets::{Secret, Source};
 use crate::talk::{self, core_err, Pinning};
+use tessera_core::openssh::fingerprint;
 
 /// How long the agent may take to try every secret (cryptsetup's KDF runs once per volume).
 const RESULT_WAIT: Duration = Duration::from_secs(120);
