@@ -1,6 +1,6 @@
 //! Where tessera's files go: on a target (the root filesystem and inside its initramfs,
-//! docs/interfaces.md) and on the admin's machine (the config folder). Only paths: nothing here
-//! creates or reads a file.
+//! docs/interfaces.md; the hook files by `initramfs-hook/MANIFEST`, compiled in) and on the
+//! admin's machine (the config folder). Only paths: nothing here creates or reads a file.
 
 use std::path::PathBuf;
 
@@ -20,14 +20,6 @@ pub const INITRAMFS_CONF: &str = "/etc/tessera/initramfs.conf";
 pub const AGENT: &str = "/usr/lib/tessera/tessera-agent";
 /// The keyscript on the root filesystem.
 pub const KEYSCRIPT: &str = "/usr/lib/tessera/keyscript";
-/// The initramfs-tools hook as a local admin's (flash): packages use /usr/share/initramfs-tools.
-pub const HOOK: &str = "/etc/initramfs-tools/hooks/tessera";
-/// The boot script that starts the agent.
-pub const INIT_PREMOUNT: &str = "/etc/initramfs-tools/scripts/init-premount/tessera";
-/// The boot script that stops it.
-pub const LOCAL_BOTTOM: &str = "/etc/initramfs-tools/scripts/local-bottom/tessera";
-/// The initramfs-tools configuration snippet.
-pub const CONF_HOOK: &str = "/etc/initramfs-tools/conf.d/tessera";
 /// The agent inside the initramfs.
 pub const INITRD_AGENT: &str = "/sbin/tessera-agent";
 /// The keyscript inside the initramfs.
@@ -46,3 +38,101 @@ pub fn config_dir() -> Option<PathBuf> {
 
 /// The admin's host key pins, in [`config_dir`].
 pub const KNOWN_HOSTS_FILE: &str = "known_hosts";
+
+/// `initramfs-hook/MANIFEST`: which hook files exist and where each goes (format in its header).
+pub const HOOK_MANIFEST: &str = include_str!("../../../initramfs-hook/MANIFEST");
+
+/// The keyscript, in `initramfs-hook/` (SOURCE of the manifest).
+pub const KEYSCRIPT_SOURCE: &str = "lib/keyscript";
+/// The boot script that starts the agent, in `initramfs-hook/`.
+pub const INIT_PREMOUNT_SOURCE: &str = "scripts/init-premount/tessera";
+/// The boot script that stops it, in `initramfs-hook/`.
+pub const LOCAL_BOTTOM_SOURCE: &str = "scripts/local-bottom/tessera";
+/// The initramfs-tools hook, in `initramfs-hook/` (its presence marks a hook folder).
+pub const HOOK_SOURCE: &str = "hooks/tessera";
+
+/// One line of [`HOOK_MANIFEST`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HookEntry {
+    /// Path under `initramfs-hook/`.
+    pub source: &'static str,
+    /// File mode.
+    pub mode: u32,
+    /// Where install.sh and the tessera-agent package put it.
+    pub dest: &'static str,
+    /// Where `tessera flash` puts it; `None` for the dracut module, which flash leaves out.
+    pub local: Option<&'static str>,
+}
+
+/// The lines of [`HOOK_MANIFEST`], in order. A line that is not `SOURCE MODE DEST LOCAL` (the
+/// manifest's own test checks there is none) is skipped.
+pub fn hook_manifest() -> Vec<HookEntry> {
+    HOOK_MANIFEST
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .filter_map(|l| {
+            let w: Vec<&'static str> = l.split_whitespace().collect();
+            let [source, mode, dest, local] = w.as_slice() else {
+                return None;
+            };
+            Some(HookEntry {
+                source,
+                mode: u32::from_str_radix(mode, 8).ok()?,
+                dest,
+                local: (*local != "-").then_some(*local),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_manifest_line_parses_and_names_an_existing_file() {
+        let lines = HOOK_MANIFEST
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .count();
+        let entries = hook_manifest();
+        assert_eq!(entries.len(), lines, "a line is not SOURCE MODE DEST LOCAL");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../initramfs-hook");
+        for e in &entries {
+            assert!(dir.join(e.source).is_file(), "{} is missing", e.source);
+            assert!(e.dest.starts_with('/'), "{e:?}");
+            assert!(e.local.is_none_or(|l| l.starts_with('/')), "{e:?}");
+        }
+        for s in [
+            KEYSCRIPT_SOURCE,
+            INIT_PREMOUNT_SOURCE,
+            LOCAL_BOTTOM_SOURCE,
+            HOOK_SOURCE,
+        ] {
+            assert!(
+                entries.iter().any(|e| e.source == s && e.local.is_some()),
+                "{s} is not installed by flash"
+            );
+        }
+        // ... and every hook file is in the manifest (install.sh and the packages go by it).
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for f in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = f.path();
+                let rel = p.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
+                if p.is_dir() {
+                    if rel != "debian" {
+                        stack.push(p);
+                    }
+                } else if rel != "MANIFEST" && rel != "install.sh" {
+                    assert!(
+                        entries.iter().any(|e| e.source == rel),
+                        "initramfs-hook/{rel} is not in initramfs-hook/MANIFEST"
+                    );
+                }
+            }
+        }
+        let keyscript = entries.iter().find(|e| e.source == KEYSCRIPT_SOURCE);
+        assert_eq!(keyscript.map(|e| e.dest), Some(KEYSCRIPT));
+    }
+}

@@ -19,33 +19,57 @@ use tessera_core::Name;
 
 /// Where things live on the target: the one list in `tessera_conf::layout`.
 pub use tessera_conf::layout as paths;
+use tessera_conf::layout::HookEntry;
 
-/// The initramfs-tools files from the repository's `initramfs-hook/` (or the installed copy).
+/// The initramfs-tools files from the repository's `initramfs-hook/` (or the installed copy):
+/// every line of `initramfs-hook/MANIFEST` that flash installs, with its bytes.
 #[derive(Clone, Debug)]
 pub struct HookFiles {
     pub dir: PathBuf,
-    pub hook: Vec<u8>,
-    pub init_premount: Vec<u8>,
-    pub local_bottom: Vec<u8>,
-    pub keyscript: Vec<u8>,
-    pub conf_hook: Vec<u8>,
+    pub files: Vec<(HookEntry, Vec<u8>)>,
 }
 
 impl HookFiles {
-    /// Reads the five files from `dir`.
+    /// Reads the manifest's files for flash from `dir`.
     pub fn load(dir: &Path) -> Result<HookFiles> {
-        let read = |rel: &str| {
-            let p = dir.join(rel);
-            std::fs::read(&p).map_err(|e| Error::io(&p, "read the hook file", e))
-        };
+        let mut files = Vec::new();
+        for e in paths::hook_manifest() {
+            if e.local.is_none() {
+                continue;
+            }
+            let p = dir.join(e.source);
+            let data = std::fs::read(&p).map_err(|err| Error::io(&p, "read the hook file", err))?;
+            files.push((e, data));
+        }
         Ok(HookFiles {
             dir: dir.to_path_buf(),
-            hook: read("hooks/tessera")?,
-            init_premount: read("scripts/init-premount/tessera")?,
-            local_bottom: read("scripts/local-bottom/tessera")?,
-            keyscript: read("lib/keyscript")?,
-            conf_hook: read("conf-hooks.d/tessera")?,
+            files,
         })
+    }
+
+    /// The bytes of the file at `source` in `initramfs-hook/` (empty if the manifest lacks it,
+    /// which the manifest's own test rules out).
+    fn get(&self, source: &str) -> &[u8] {
+        self.files
+            .iter()
+            .find(|(e, _)| e.source == source)
+            .map(|(_, d)| d.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// The keyscript.
+    pub fn keyscript(&self) -> Vec<u8> {
+        self.get(paths::KEYSCRIPT_SOURCE).to_vec()
+    }
+
+    /// The boot script that starts the agent.
+    pub fn init_premount(&self) -> Vec<u8> {
+        self.get(paths::INIT_PREMOUNT_SOURCE).to_vec()
+    }
+
+    /// The boot script that stops it.
+    pub fn local_bottom(&self) -> Vec<u8> {
+        self.get(paths::LOCAL_BOTTOM_SOURCE).to_vec()
     }
 
     /// `explicit`, else `$TESSERA_HOOK_DIR`, else the installed copy, else `initramfs-hook/` of the
@@ -66,7 +90,7 @@ impl HookFiles {
         }
         tried.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../initramfs-hook"));
         for d in &tried {
-            if d.join("hooks/tessera").is_file() {
+            if d.join(paths::HOOK_SOURCE).is_file() {
                 return HookFiles::load(d);
             }
         }
@@ -361,19 +385,11 @@ pub fn root_files(
     }
     if let Some(h) = hook {
         files.push(FileSpec::new(paths::AGENT, 0o755, agent.to_vec()));
-        files.push(FileSpec::new(paths::KEYSCRIPT, 0o755, h.keyscript.clone()));
-        files.push(FileSpec::new(paths::HOOK, 0o755, h.hook.clone()));
-        files.push(FileSpec::new(
-            paths::INIT_PREMOUNT,
-            0o755,
-            h.init_premount.clone(),
-        ));
-        files.push(FileSpec::new(
-            paths::LOCAL_BOTTOM,
-            0o755,
-            h.local_bottom.clone(),
-        ));
-        files.push(FileSpec::new(paths::CONF_HOOK, 0o644, h.conf_hook.clone()));
+        for (e, data) in &h.files {
+            if let Some(local) = e.local {
+                files.push(FileSpec::new(local, e.mode, data.clone()));
+            }
+        }
     }
     files
 }
