@@ -318,7 +318,7 @@ mod tests {
     const LINE: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin@laptop";
 
     #[test]
-    fn fingerprint_is_what_ssh_keygen_prints() {
+    fn ssh_keygen_prints_the_same_fingerprint() {
         // `ssh-keygen -lf` of LINE.
         let KeyLine::Ed25519 { key, .. } = parse_line(LINE.as_bytes()).unwrap() else {
             panic!("not parsed as ed25519");

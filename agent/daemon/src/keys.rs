@@ -132,7 +132,7 @@ mod tests {
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFzdqa4GJIrKiU0XOTRUcbCjbqmwfWTt80xVdBjidzCH admin@laptop";
 
     #[test]
-    fn openssh_line_round_trips() {
+    fn host_key_line_round_trips() {
         let seed = [7u8; 32];
         let public = openssh::public_key(&seed);
         let line = openssh_line(&public, "x");
