@@ -23,9 +23,13 @@ pub const DEFAULT_PASSFIFO: &str = "/lib/cryptsetup/passfifo";
 /// How a verified secret is used (docs/interfaces.md, table "METHOD").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
+    /// The agent runs `cryptsetup open` itself.
     Cryptsetup,
+    /// Tests: the secret is compared, nothing is opened.
     Test,
+    /// The secret goes to the keyscript cryptroot runs.
     Keyscript,
+    /// The secret goes to askpass's FIFO.
     Askpass,
 }
 
@@ -52,29 +56,41 @@ impl Method {
     }
 }
 
+/// A `volume NAME DEVICE METHOD` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Volume {
+    /// The crypttab name, a `tessera_core::Name`.
     pub name: String,
+    /// The LUKS device.
     pub device: PathBuf,
+    /// How the secret is used.
     pub method: Method,
 }
 
+/// The `serial DEVICE BAUD` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Serial {
+    /// The tty (`/dev/ttyAML0`).
     pub device: PathBuf,
+    /// Its speed.
     pub baud: u32,
 }
 
 /// Where to listen: the explicit `listen` lines, or the default dual-stack endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Listen {
+    /// No `listen` line: `[::]:7743`, or `0.0.0.0:7743` without IPv6.
     Default,
+    /// `listen off`: serial only.
     Off,
+    /// The `listen ADDR:PORT` lines.
     Addrs(Vec<SocketAddr>),
 }
 
+/// The whole file; `run_dir` and `passfifo` with their defaults and overrides applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
+    /// A `tessera_core::Name`.
     pub host_id: String,
     pub host_key: PathBuf,
     pub authorized_keys: PathBuf,
