@@ -4,7 +4,7 @@
 
 use std::process::Command;
 use std::time::Duration;
-use tessera_e2e::chroot::{Arch, Flavor};
+use tessera_e2e::chroot::{Arch, Flavor, QemuArch};
 use tessera_e2e::host::run as run_cmd;
 use tessera_e2e::initrd::TesseraFiles;
 use tessera_e2e::pty::PtyBridge;
@@ -397,11 +397,9 @@ fn other_host_refused(name: &str, arch: Arch, flavor: Flavor) {
     );
     let mut files = ok(tessera_files(arch, &keys, conf));
     // Authorize the core's published test admin too: the refusal must come from the host binding.
-    let mut line = [0u8; tessera_core::authorized_keys::ENCODED_LEN];
-    let test_admin = tessera_core::authorized_keys::encode(
-        &testkit::public_key(&testkit::ADMIN_SEED),
-        &mut line,
-    );
+    let mut line = [0u8; tessera_core::openssh::ENCODED_LEN];
+    let test_admin =
+        tessera_core::openssh::encode(&testkit::public_key(&testkit::ADMIN_SEED), &mut line);
     for (n, bytes) in files.files.iter_mut() {
         if n == "authorized_keys" {
             bytes.extend_from_slice(format!("{test_admin} tessera-testkit\n").as_bytes());

@@ -29,13 +29,13 @@
 extern crate std;
 
 pub mod agent;
-pub mod authorized_keys;
 pub mod client;
 mod drive;
 pub mod frame;
 pub mod limits;
 pub mod message;
 pub mod name;
+pub mod openssh;
 pub mod seal;
 pub mod secret;
 pub mod sshsig;

@@ -14,7 +14,7 @@ use tessera_core::message::{Outcome, Refusal, Verdict, VolumeState};
 use tessera_core::testkit::{
     self, ADMIN_SEED, EPHEMERAL_SECRET, HOST_SEED, SEAL_IKM, SECRET, VOLUME,
 };
-use tessera_core::{frame, seal, sshsig, Agent, AgentConfig, Client, Decoded, Decoder};
+use tessera_core::{frame, openssh, seal, Agent, AgentConfig, Client, Decoded, Decoder};
 
 const DOC: &str = include_str!("../../../docs/protocol.md");
 
@@ -159,7 +159,7 @@ fn compute() -> Vec<(&'static str, Vec<u8>)> {
         .unwrap();
     let message = req.message.to_vec();
     let signed_data = req.signed_data.to_vec();
-    let sig = sshsig::sign(&ADMIN_SEED, &message);
+    let sig = openssh::sign(&ADMIN_SEED, &message);
     let n = client.write_unlock(&sig, &mut out).unwrap();
     let unlock = out[..n].to_vec();
 

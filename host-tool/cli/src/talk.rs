@@ -11,10 +11,10 @@ use tessera_core::message::Challenge;
 use tessera_core::{Client, ClientEvent, HostKeyCheck};
 
 use crate::error::{code, Error, Result};
-use crate::identity::fingerprint;
 use crate::known_hosts::KnownHosts;
 use crate::link::{Link, Target};
 use crate::paths;
+use tessera_core::openssh::fingerprint;
 
 /// One try's wait for a challenge after connecting.
 const CHALLENGE_WAIT: Duration = Duration::from_secs(5);
@@ -115,7 +115,7 @@ fn try_once(target: &Target, pinning: &Pinning) -> Result<Talk> {
     let kh = KnownHosts::new(paths::known_hosts()?);
     let first_use = kh.check(&host_id, &key) == crate::known_hosts::Pin::Unknown;
     match pinning {
-        Pinning::Require(g) => kh.verify(&host_id, &key, g.as_ref())?,
+        Pinning::Require(g) => crate::known_hosts::verify(&kh, &host_id, &key, g.as_ref())?,
         Pinning::Show(_) => {
             if let crate::known_hosts::Pin::Differs(pinned) = kh.check(&host_id, &key) {
                 return Err(Error::new(

@@ -16,11 +16,12 @@ use tessera_core::{ClientEvent, Name};
 use zeroize::Zeroizing;
 
 use crate::error::{code, Error, Result};
-use crate::identity::{fingerprint, Signer};
+use crate::identity::Signer;
 use crate::known_hosts::parse_key;
 use crate::link::{Target, DEFAULT_BAUD};
 use crate::secrets::{Secret, Source};
 use crate::talk::{self, core_err, Pinning};
+use tessera_core::openssh::fingerprint;
 
 /// How long the agent may take to try every secret (cryptsetup's KDF runs once per volume).
 const RESULT_WAIT: Duration = Duration::from_secs(120);
@@ -96,8 +97,12 @@ pub fn run(args: Unlock) -> Result<()> {
         ));
     }
     for v in &args.volume {
-        Name::new(v)
-            .map_err(|e| Error::usage(format!("--volume {v}: {}", e.message()), e.hint()))?;
+        Name::new(v).map_err(|e| {
+            Error::usage(
+                format!("--volume {v}: {}", e.message()),
+                e.hint().to_string(),
+            )
+        })?;
     }
     let target = target(args.host, args.serial, args.baud)?;
     let given = host_key_arg(args.host_key.as_deref())?;

@@ -114,7 +114,7 @@ pub struct FlashCmd {
     /// use this 32-byte seed file as the host key
     #[argh(option)]
     pub host_key: Option<PathBuf>,
-    /// make a new host key even if the target has one
+    /// make a new host key even if the target has one, and replace its pin in known_hosts
     #[argh(switch)]
     pub new_host_key: bool,
     /// do not pin the host key in ~/.config/tessera/known_hosts
@@ -178,7 +178,14 @@ impl FlashCmd {
             };
             ssh::run(&target, &inputs)?
         };
-        inputs::pin(&mut report, self.dry_run, self.no_pin)?;
+        if let Some(old) = inputs::pin(&mut report, self.dry_run, self.no_pin, self.new_host_key)? {
+            eprintln!(
+                "tessera flash: --new-host-key: replaced the pin of {} ({} -> {})",
+                report.host_id,
+                crate::keys::fingerprint(&old),
+                crate::keys::fingerprint(&report.host_public)
+            );
+        }
         Ok(report)
     }
 }

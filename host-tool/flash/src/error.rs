@@ -49,6 +49,13 @@ pub enum Error {
         source_name: String,
         problem: String,
     },
+    /// The admin's known_hosts pins the host id to another key than the one flashed.
+    PinDiffers {
+        host_id: String,
+        known_hosts: PathBuf,
+        pinned: String,
+        flashed: String,
+    },
     /// The command line is inconsistent.
     Usage { problem: String },
 }
@@ -90,6 +97,9 @@ impl Error {
             Error::Target { .. } => "check --board and the target path or host, then retry with --dry-run".into(),
             Error::Command { .. } => "run the command by hand to see its full output, fix the cause, retry".into(),
             Error::Key { .. } => "give an OpenSSH ssh-ed25519 public key line (ssh-keygen -t ed25519 makes one)".into(),
+            Error::PinDiffers { .. } => {
+                "if the host's key changed on purpose, pass --new-host-key to replace the pin".into()
+            }
             Error::Usage { .. } => "see tessera flash --help".into(),
         }
     }
@@ -141,6 +151,16 @@ impl fmt::Display for Error {
                 source_name,
                 problem,
             } => write!(f, "{source_name}: {problem}"),
+            Error::PinDiffers {
+                host_id,
+                known_hosts,
+                pinned,
+                flashed,
+            } => write!(
+                f,
+                "{} pins {host_id} to {pinned}, not to the flashed host key {flashed}",
+                known_hosts.display()
+            ),
             Error::Usage { problem } => write!(f, "{problem}"),
         }
     }
