@@ -9,6 +9,7 @@ mod link;
 mod paths;
 mod prompt;
 mod secrets;
+mod sensors;
 mod ssh_agent;
 mod status;
 mod talk;
@@ -36,7 +37,7 @@ enum Verb {
     Status(status::Status),
     Flash(tessera_flash::cli::FlashCmd),
     Boards(tessera_flash::cli::BoardsCmd),
-    Sensors(tessera_sensors::cli::SensorsCmd),
+    Sensors(sensors::Sensors),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +49,12 @@ fn main() -> ExitCode {
         .unwrap_or("tessera")
         .to_string();
     let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    // argh would parse the sensors options itself: hand them over untouched instead.
+    if let Some(sensor_args) = sensors::wanted(&rest) {
+        let e = sensors::exec(&sensor_args);
+        eprintln!("{e}");
+        return ExitCode::from(e.code);
+    }
     let cli = match Cli::from_args(&[&cmd], &rest) {
         Ok(cli) => cli,
         Err(early) => {
@@ -70,7 +77,7 @@ fn main() -> ExitCode {
         // These verbs print their own one-line errors and pick their own exit codes.
         Verb::Flash(a) => return a.run(),
         Verb::Boards(a) => return a.run(),
-        Verb::Sensors(a) => return a.run(),
+        Verb::Sensors(a) => Err(sensors::exec(&a.args)),
         Verb::Keygen(a) => keygen::run(a),
         Verb::Unlock(a) => unlock::run(a),
         Verb::Status(a) => status::run(a),
