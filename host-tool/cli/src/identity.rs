@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use ssh_key::{PrivateKey, PublicKey};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::error::{Result, ToolError};
 use crate::paths;
-use crate::ssh_agent::{ed25519_blob, Agent};
+use crate::ssh_agent::{self, ed25519_blob};
 
 pub enum Signer {
     Agent {
-        agent: Agent,
+        agent: ssh_agent::Client,
         public: [u8; 32],
         label: String,
     },
@@ -31,7 +31,7 @@ impl Signer {
     pub fn select(identity: Option<&Path>) -> Result<Signer> {
         let mut agent = std::env::var_os("SSH_AUTH_SOCK")
             .filter(|s| !s.is_empty())
-            .and_then(|s| Agent::connect(Path::new(&s)).ok());
+            .and_then(|s| ssh_agent::Client::connect(Path::new(&s)).ok());
         if let Some(path) = identity {
             return Signer::from_file(path, agent);
         }
@@ -54,14 +54,11 @@ impl Signer {
                 return Signer::from_file(&path, None);
             }
         }
-        Err(Error::other(
-            "no ed25519 key: none in ssh-agent, none in ~/.config/tessera or ~/.ssh",
-            "run `tessera keygen`, or `ssh-add` an ed25519 key, or pass --identity FILE",
-        ))
+        Err(ToolError::NoKey)
     }
 
     /// A key file (private, or a `.pub` whose private half is in the ssh-agent).
-    fn from_file(path: &Path, agent: Option<Agent>) -> Result<Signer> {
+    fn from_file(path: &Path, agent: Option<ssh_agent::Client>) -> Result<Signer> {
         let pub_path = if path.extension().is_some_and(|e| e == "pub") {
             path.to_path_buf()
         } else {
@@ -88,38 +85,26 @@ impl Signer {
             }
         }
         if path == pub_path {
-            return Err(Error::other(
-                format!("{}: its private key is not in ssh-agent", path.display()),
-                "run `ssh-add` with the private key, or pass the private key file to --identity",
-            ));
+            return Err(ToolError::PubNotInAgent(path.to_path_buf()));
         }
-        let mut key = PrivateKey::read_openssh_file(path).map_err(|e| {
-            Error::other(
-                format!("cannot read key {}: {e}", path.display()),
-                "pass an OpenSSH ed25519 private key to --identity, or run `tessera keygen`",
-            )
+        let mut key = PrivateKey::read_openssh_file(path).map_err(|error| ToolError::ReadKey {
+            path: path.to_path_buf(),
+            error,
         })?;
         if key.is_encrypted() {
             let pass = crate::prompt::secret(&format!("Passphrase for {}: ", path.display()))
-                .map_err(|e| {
-                    Error::other(
-                        format!("cannot ask for the passphrase of {}: {e}", path.display()),
-                        "add the key to ssh-agent with `ssh-add`",
-                    )
+                .map_err(|error| ToolError::AskPassphrase {
+                    path: path.to_path_buf(),
+                    error,
                 })?;
-            key = key.decrypt(&pass[..]).map_err(|_| {
-                Error::other(
-                    format!("wrong passphrase for {}", path.display()),
-                    "try again, or add the key to ssh-agent with `ssh-add`",
-                )
-            })?;
+            key = key
+                .decrypt(&pass[..])
+                .map_err(|_| ToolError::WrongPassphrase(path.to_path_buf()))?;
         }
-        let kp = key.key_data().ed25519().ok_or_else(|| {
-            Error::other(
-                format!("{} is not an ed25519 key", path.display()),
-                "tessera signs with ed25519 only: run `tessera keygen` or `ssh-keygen -t ed25519`",
-            )
-        })?;
+        let kp = key
+            .key_data()
+            .ed25519()
+            .ok_or_else(|| ToolError::NotEd25519(path.to_path_buf()))?;
         let seed = Zeroizing::new(kp.private.to_bytes());
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
         let label = format!(
@@ -147,12 +132,9 @@ impl Signer {
     /// `ssh-keygen -Y sign -n unlock@tessera` signs). Returns the raw 64-byte ed25519 signature.
     pub fn sign(&mut self, signed_data: &[u8]) -> Result<[u8; 64]> {
         match self {
-            Signer::Agent { agent, public, .. } => agent.sign(public, signed_data).map_err(|e| {
-                Error::other(
-                    format!("ssh-agent could not sign: {e}"),
-                    "check `ssh-add -l`, or pass --identity FILE",
-                )
-            }),
+            Signer::Agent { agent, public, .. } => agent
+                .sign(public, signed_data)
+                .map_err(ToolError::AgentSign),
             Signer::File { key, .. } => {
                 use ed25519_dalek::Signer as _;
                 Ok(key.sign(signed_data).to_bytes())

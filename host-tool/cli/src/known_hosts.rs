@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use base64ct::{Base64, Encoding};
 
-use crate::error::{code, Error, Result};
+use crate::error::{Result, ToolError};
 use crate::identity::fingerprint;
 use crate::ssh_agent::ed25519_blob;
 
@@ -84,11 +84,9 @@ impl KnownHosts {
     }
 
     pub fn add(&self, host_id: &str, public: &[u8; 32]) -> Result<()> {
-        let err = |e: std::io::Error| {
-            Error::other(
-                format!("cannot write {}: {e}", self.path.display()),
-                "check the permissions of your tessera config folder",
-            )
+        let err = |error: std::io::Error| ToolError::WriteKnownHosts {
+            path: self.path.clone(),
+            error,
         };
         if let Some(dir) = self.path.parent() {
             fs::create_dir_all(dir).map_err(err)?;
@@ -101,45 +99,42 @@ impl KnownHosts {
         writeln!(f, "{host_id} {}", openssh_line(public)).map_err(err)
     }
 
+    /// The refusal for a host whose key differs from its pin (the one place that names the fix).
+    pub fn changed(&self, host_id: &str, pinned: [u8; 32], presented: &[u8; 32]) -> ToolError {
+        ToolError::HostKeyChanged {
+            host_id: host_id.into(),
+            pinned,
+            presented: *presented,
+            known_hosts: self.path.clone(),
+        }
+    }
+
     /// The whole pinning decision for a challenge from `host_id` signed by `public`.
     /// `given` is `--host-key`; `ask` says whether a terminal may be asked.
     pub fn verify(&self, host_id: &str, public: &[u8; 32], given: Option<&[u8; 32]>) -> Result<()> {
-        let fp = fingerprint(public);
         if let Some(g) = given {
             if g != public {
-                return Err(Error::new(
-                    code::HOST_KEY,
-                    format!("host {host_id} presented key {fp}, not the one given with --host-key"),
-                    "check that you reached the right machine and passed its host key",
-                ));
+                return Err(ToolError::NotTheGivenHostKey {
+                    presented: Some((host_id.into(), *public)),
+                });
             }
         }
         match self.check(host_id, public) {
             Pin::Matches => Ok(()),
-            Pin::Differs(pinned) => Err(Error::new(
-                code::HOST_KEY,
-                format!(
-                    "host key of {host_id} changed: pinned {}, presented {fp}",
-                    fingerprint(&pinned)
-                ),
-                format!(
-                    "if the host was re-flashed on purpose, remove its line from {}",
-                    self.path.display()
-                ),
-            )),
+            Pin::Differs(pinned) => Err(self.changed(host_id, pinned, public)),
             Pin::Unknown if given.is_some() => self.add(host_id, public),
             Pin::Unknown => {
                 if ask_yes(&format!(
-                    "host {host_id} is not pinned yet; its host key is {fp}\n\
-                     Pin it and continue? [y/N] "
+                    "host {host_id} is not pinned yet; its host key is {}\n\
+                     Pin it and continue? [y/N] ",
+                    fingerprint(public)
                 ))? {
                     self.add(host_id, public)
                 } else {
-                    Err(Error::new(
-                        code::HOST_KEY,
-                        format!("host {host_id} (key {fp}) is not pinned"),
-                        "compare the fingerprint with `tessera-agent --gen-host-key` output or pass --host-key KEY",
-                    ))
+                    Err(ToolError::NotPinned {
+                        host_id: host_id.into(),
+                        key: *public,
+                    })
                 }
             }
         }
@@ -162,18 +157,14 @@ fn ask_yes(question: &str) -> Result<bool> {
     let mut line = String::new();
     std::io::BufReader::new(&tty)
         .read_line(&mut line)
-        .map_err(|e| {
-            Error::other(
-                format!("cannot read the answer: {e}"),
-                "pass --host-key KEY",
-            )
-        })?;
+        .map_err(ToolError::ReadAnswer)?;
     Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit::ExitCode;
 
     #[test]
     fn pins_are_checked_per_host_id() {
@@ -190,12 +181,12 @@ mod tests {
         kh.verify("web2", &b, Some(&b)).unwrap();
         assert_eq!(kh.check("web2", &b), Pin::Matches);
         assert_eq!(
-            kh.verify("web1", &b, Some(&b)).unwrap_err().code,
-            code::HOST_KEY
+            kh.verify("web1", &b, Some(&b)).unwrap_err().exit(),
+            ExitCode::HostKey
         );
         assert_eq!(
-            kh.verify("web3", &a, Some(&b)).unwrap_err().code,
-            code::HOST_KEY
+            kh.verify("web3", &a, Some(&b)).unwrap_err().exit(),
+            ExitCode::HostKey
         );
         let _ = fs::remove_dir_all(&dir);
     }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Error, Result};
+use crate::error::{Result, ToolError};
 
 pub fn config_dir() -> Result<PathBuf> {
     if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
@@ -17,7 +17,7 @@ pub fn home() -> Result<PathBuf> {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
-        .ok_or_else(|| Error::other("HOME is not set", "set HOME or pass --identity/--file"))
+        .ok_or(ToolError::NoHome)
 }
 
 pub fn default_identity() -> Result<PathBuf> {

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use argh::FromArgs;
 
-use crate::error::Error;
+use crate::error::ToolError;
 
 /// The binary `tessera sensors` runs.
 pub const BINARY: &str = "tessera-sensors";
@@ -25,21 +25,18 @@ pub struct Sensors {
 }
 
 /// Replaces this process with `tessera-sensors ARGS`; returns only if that cannot start.
-pub fn exec(args: &[String]) -> Error {
+pub fn exec(args: &[String]) -> ToolError {
     let Some(binary) = find() else {
-        return Error::other(
-            format!("{BINARY} is not installed (not beside tessera, not on PATH)"),
-            "install the tessera package, which ships /usr/bin/tessera-sensors, or run `cargo build -p tessera-sensors`",
-        );
+        return ToolError::SensorsMissing;
     };
-    let e = Command::new(&binary)
+    let error = Command::new(&binary)
         .arg0("tessera sensors")
         .args(args)
         .exec();
-    Error::other(
-        format!("cannot run {}: {e}", binary.display()),
-        "check that it is executable, or reinstall the tessera package",
-    )
+    ToolError::RunSensors {
+        path: binary,
+        error,
+    }
 }
 
 fn find() -> Option<PathBuf> {

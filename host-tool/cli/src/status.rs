@@ -10,7 +10,7 @@ use crate::known_hosts::{openssh_line, KnownHosts, Pin};
 use crate::link::DEFAULT_BAUD;
 use crate::paths;
 use crate::talk::{self, Pinning};
-use crate::unlock::{host_key_arg, target};
+use crate::target::AgentArgs;
 
 /// show a waiting agent's host id, host key and volumes
 #[derive(FromArgs, Debug)]
@@ -37,9 +37,20 @@ pub struct Status {
 }
 
 pub fn run(args: Status) -> Result<()> {
-    let target = target(args.host, args.serial, args.baud)?;
-    let given = host_key_arg(args.host_key.as_deref())?;
-    let talk = talk::connect(&target, args.wait, &Pinning::Show(given), args.json)?;
+    let agent = AgentArgs::parse(
+        args.host,
+        args.serial,
+        args.baud,
+        args.host_key.as_deref(),
+        args.wait,
+        args.json,
+    )?;
+    let talk = talk::connect(
+        &agent.target,
+        agent.wait,
+        &Pinning::Show(agent.host_key),
+        agent.json,
+    )?;
     let body = &talk.challenge.body;
     let host_id = body.host_id.as_str();
     let pinned =
@@ -48,7 +59,7 @@ pub fn run(args: Status) -> Result<()> {
         VolumeState::Waiting => "waiting",
         VolumeState::Unlocked => "unlocked",
     };
-    if args.json {
+    if agent.json {
         let vols: Vec<_> = body
             .volumes
             .iter()
