@@ -7,7 +7,7 @@ use tessera_core::client::HostKeyCheck;
 use tessera_core::limits::MAX_FRAME;
 use tessera_core::message::{Outcome, VolumeInfo, VolumeState};
 use tessera_core::testkit::{self, ADMIN_SEED, SEAL_IKM};
-use tessera_core::{sshsig, Agent, Client, Decoder, Name};
+use tessera_core::{openssh, Agent, Client, Decoder, Name};
 
 fn main() {
     println!("volumes  challenge  unlock  result  total (bytes on the wire)");
@@ -35,7 +35,7 @@ fn main() {
         let req = client
             .prepare_unlock(&testkit::public_key(&ADMIN_SEED), &secrets, &SEAL_IKM)
             .unwrap();
-        let sig = sshsig::sign(&ADMIN_SEED, req.message);
+        let sig = openssh::sign(&ADMIN_SEED, req.message);
         let unlock = client.write_unlock(&sig, &mut out).unwrap();
         let (_, ev) = agent.process(&out[..unlock]);
         assert!(matches!(ev, AgentEvent::Unlock { .. }));

@@ -29,12 +29,12 @@
 extern crate std;
 
 pub mod agent;
-pub mod authorized_keys;
 pub mod client;
 pub mod frame;
 pub mod limits;
 pub mod message;
 pub mod name;
+pub mod openssh;
 pub mod seal;
 pub mod secret;
 pub mod sshsig;

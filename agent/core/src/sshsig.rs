@@ -10,7 +10,7 @@
 use core::fmt;
 
 use base64ct::{Base64, Encoding};
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha512};
 
 use crate::limits::{KEY_LEN, SIGNATURE_LEN};
@@ -67,18 +67,6 @@ impl Writer<'_> {
         self.raw(&len.to_be_bytes());
         self.raw(b);
     }
-}
-
-/// The ed25519 public key of a 32-byte seed (host key files and test keys hold seeds).
-pub fn public_key(seed: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
-    SigningKey::from_bytes(seed).verifying_key().to_bytes()
-}
-
-/// Signs `message` in SSHSIG form with an ed25519 seed (for keys the tool holds itself).
-pub fn sign(seed: &[u8; KEY_LEN], message: &[u8]) -> [u8; SIGNATURE_LEN] {
-    SigningKey::from_bytes(seed)
-        .sign(&signed_data(message))
-        .to_bytes()
 }
 
 /// Checks an SSHSIG ed25519 signature over `message` with `verify_strict`.
@@ -255,8 +243,8 @@ mod tests {
     #[test]
     fn sign_verify_and_tamper() {
         let seed = [7u8; 32];
-        let pk = SigningKey::from_bytes(&seed).verifying_key().to_bytes();
-        let sig = sign(&seed, b"token");
+        let pk = crate::openssh::public_key(&seed);
+        let sig = crate::openssh::sign(&seed, b"token");
         assert!(verify(&pk, b"token", &sig));
         assert!(!verify(&pk, b"tokeN", &sig));
         let mut bad = sig;

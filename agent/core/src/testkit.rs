@@ -32,7 +32,7 @@ pub const SECRET: &[u8] = b"correct horse battery staple";
 
 /// The ed25519 public key of a seed.
 pub fn public_key(seed: &Key) -> Key {
-    crate::sshsig::public_key(seed)
+    crate::openssh::public_key(seed)
 }
 
 /// A name for a test. Panics on an invalid name (a bug in the test).
@@ -63,7 +63,7 @@ pub fn unlock_frame(
         rest = rest.get(used..).unwrap_or(&[]);
     }
     let req = client.prepare_unlock(&public_key(admin_seed), secrets, &SEAL_IKM)?;
-    let sig = crate::sshsig::sign(admin_seed, req.message);
+    let sig = crate::openssh::sign(admin_seed, req.message);
     client.write_unlock(&sig, out)
 }
 

@@ -5,7 +5,7 @@ use tessera_core::client::{ClientError, ClientEvent, HostKeyCheck};
 use tessera_core::limits::MAX_FRAME;
 use tessera_core::message::{Outcome, Refusal, Verdict, VolumeOutcome};
 use tessera_core::testkit::{self, ADMIN_SEED, OTHER_ADMIN_SEED, SEAL_IKM, SECRET, VOLUME};
-use tessera_core::{sshsig, Agent, AgentConfig, Client};
+use tessera_core::{openssh, Agent, AgentConfig, Client};
 
 /// Feeds `bytes` to the agent; returns the first event that is not NeedMore/Text, as owned data.
 fn agent_feed(agent: &mut Agent, bytes: &[u8]) -> Option<AgentEventOwned> {
@@ -78,7 +78,7 @@ fn token(client: &mut Client, signer: &[u8; 32], secret: &[u8]) -> Vec<u8> {
     let req = client
         .prepare_unlock(&admin, &[(&name, secret)], &SEAL_IKM)
         .unwrap();
-    let sig = sshsig::sign(signer, req.message);
+    let sig = openssh::sign(signer, req.message);
     let mut out = [0u8; MAX_FRAME];
     let n = client.write_unlock(&sig, &mut out).unwrap();
     out[..n].to_vec()
@@ -326,7 +326,7 @@ fn bad_signature_is_refused_and_flagged_suspicious() {
         .unwrap();
     let mut msg = req.message.to_vec();
     msg.push(0);
-    let sig = sshsig::sign(&ADMIN_SEED, &msg);
+    let sig = openssh::sign(&ADMIN_SEED, &msg);
     let mut out = [0u8; MAX_FRAME];
     assert_eq!(
         x.client.write_unlock(&sig, &mut out),
@@ -461,7 +461,7 @@ fn replayed_token_is_refused_even_after_success() {
     let req = client
         .prepare_unlock(&admin, &[(&name, SECRET)], &[0x99; 32])
         .unwrap();
-    let sig = sshsig::sign(&ADMIN_SEED, req.message);
+    let sig = openssh::sign(&ADMIN_SEED, req.message);
     let mut out = [0u8; MAX_FRAME];
     let n = client.write_unlock(&sig, &mut out).unwrap();
     assert_eq!(
@@ -510,7 +510,7 @@ fn resigned(
     let mut msg = b"tessera-v1 unlock\0".to_vec();
     msg.extend_from_slice(agent.challenge_hash());
     msg.extend_from_slice(body);
-    u.signature.0 = sshsig::sign(&ADMIN_SEED, &msg);
+    u.signature.0 = openssh::sign(&ADMIN_SEED, &msg);
     let mut out = [0u8; MAX_FRAME];
     let n = tessera_core::Message::Unlock(u)
         .encode_frame(&mut out)

@@ -6,7 +6,7 @@ use tessera_core::agent::AgentEvent;
 use tessera_core::client::{ClientEvent, HostKeyCheck};
 use tessera_core::limits::{MAX_FRAME, MAX_PAYLOAD};
 use tessera_core::testkit::{self, ADMIN_SEED, SEAL_IKM, SECRET, VOLUME};
-use tessera_core::{frame, sshsig, Agent, Client, Decoded, Decoder};
+use tessera_core::{frame, openssh, Agent, Client, Decoded, Decoder};
 
 fn encode_frame(payload: &[u8]) -> Vec<u8> {
     let mut out = [0u8; MAX_FRAME];
@@ -157,7 +157,7 @@ fn valid_token() -> (Agent, Vec<u8>) {
             &SEAL_IKM,
         )
         .unwrap();
-    let sig = sshsig::sign(&ADMIN_SEED, req.message);
+    let sig = openssh::sign(&ADMIN_SEED, req.message);
     let n = client.write_unlock(&sig, &mut out).unwrap();
     (agent, out[..n].to_vec())
 }

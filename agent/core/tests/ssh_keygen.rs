@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use tessera_core::authorized_keys::{parse_line, KeyLine};
+use tessera_core::openssh::{parse_line, KeyLine};
 use tessera_core::sshsig;
 
 struct TempDir(std::path::PathBuf);

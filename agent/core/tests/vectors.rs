@@ -14,7 +14,7 @@ use tessera_core::message::{Outcome, Verdict};
 use tessera_core::testkit::{
     self, ADMIN_SEED, EPHEMERAL_SECRET, HOST_SEED, SEAL_IKM, SECRET, VOLUME,
 };
-use tessera_core::{seal, sshsig, Client, Decoded, Decoder};
+use tessera_core::{openssh, seal, Client, Decoded, Decoder};
 
 const DOC: &str = include_str!("../../../docs/protocol.md");
 
@@ -56,7 +56,7 @@ fn compute() -> Vec<(&'static str, Vec<u8>)> {
         .unwrap();
     let message = req.message.to_vec();
     let signed_data = req.signed_data.to_vec();
-    let sig = sshsig::sign(&ADMIN_SEED, &message);
+    let sig = openssh::sign(&ADMIN_SEED, &message);
     let n = client.write_unlock(&sig, &mut out).unwrap();
     let unlock = out[..n].to_vec();
 
@@ -188,7 +188,7 @@ fn document_frames_drive_a_whole_exchange() {
             &SEAL_IKM,
         )
         .unwrap();
-    let sig = sshsig::sign(&ADMIN_SEED, req.message);
+    let sig = openssh::sign(&ADMIN_SEED, req.message);
     let mut out = [0u8; MAX_FRAME];
     let n = client.write_unlock(&sig, &mut out).unwrap();
     assert_eq!(&out[..n], &doc["unlock-frame"][..]);

@@ -34,7 +34,7 @@ fn main() {
         let req = client
             .prepare_unlock(&admin, &[(&name, b"not used".as_slice())], &[9u8; 32])
             .expect("prepare");
-        let sig = tessera_core::sshsig::sign(&seed, req.message);
+        let sig = tessera_core::openssh::sign(&seed, req.message);
         let mut out = vec![0u8; MAX_FRAME];
         let n = client.write_unlock(&sig, &mut out).expect("token");
         s.write_all(&out[..n]).expect("send");

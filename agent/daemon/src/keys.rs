@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use tessera_core::authorized_keys::{self, KeyLine};
+use tessera_core::openssh::{self, KeyLine};
 use zeroize::Zeroizing;
 
 pub const SEED_LEN: usize = 32;
@@ -74,8 +74,8 @@ pub fn public_of(seed: &[u8; SEED_LEN]) -> [u8; 32] {
 
 /// `ssh-ed25519 AAAA... COMMENT`: the public key as an OpenSSH line.
 pub fn openssh_line(public: &[u8; 32], comment: &str) -> String {
-    let mut buf = [0u8; authorized_keys::ENCODED_LEN];
-    format!("{} {comment}", authorized_keys::encode(public, &mut buf))
+    let mut buf = [0u8; openssh::ENCODED_LEN];
+    format!("{} {comment}", openssh::encode(public, &mut buf))
 }
 
 /// `--gen-host-key FILE`: a fresh seed (mode 0600) and `FILE.pub`; returns the .pub line.
@@ -123,7 +123,7 @@ pub fn load_authorized(path: &Path) -> Result<Vec<[u8; 32]>, KeyError> {
 pub fn parse_authorized(text: &str) -> Result<Vec<[u8; 32]>, usize> {
     let mut keys = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        match authorized_keys::parse_line(line.as_bytes()) {
+        match openssh::parse_line(line.as_bytes()) {
             Ok(KeyLine::Ed25519 { key, .. }) => {
                 if !keys.contains(&key) {
                     keys.push(key);

@@ -316,8 +316,8 @@ impl Session {
     async fn unlock(&mut self, admin: Key) -> Vec<u8> {
         self.verified = self.verified.saturating_add(1);
         self.owes_result = Some(self.shared.begin_session());
-        let mut line = [0u8; tessera_core::authorized_keys::ENCODED_LEN];
-        let who = tessera_core::authorized_keys::encode(&admin, &mut line).to_string();
+        let mut line = [0u8; tessera_core::openssh::ENCODED_LEN];
+        let who = tessera_core::openssh::encode(&admin, &mut line).to_string();
         let short = who.get(who.len().saturating_sub(12)..).unwrap_or("");
         log!("{}: token from admin key ...{short} verified", self.label);
         let secrets: Vec<(usize, String, Zeroizing<Vec<u8>>)> = self

@@ -409,7 +409,7 @@ fn token_for(payload: &[u8], admin_seed: &[u8; 32], secrets: &[(&str, &str)]) ->
         .map(|(n, (_, s))| (n, s.as_bytes()))
         .collect();
     let req = client.prepare_unlock(&admin, &pairs, &[7u8; 32]).unwrap();
-    let sig = tessera_core::sshsig::sign(admin_seed, req.message);
+    let sig = tessera_core::openssh::sign(admin_seed, req.message);
     let mut out = vec![0u8; tessera_core::limits::MAX_FRAME];
     let n = client.write_unlock(&sig, &mut out).unwrap();
     out.truncate(n);

@@ -212,11 +212,9 @@ pub fn other_host_refused(arch: Arch, name: &str) {
     );
     let mut files = ok(tessera_files(arch, &keys, conf));
     // Authorize the core's published test admin too: the refusal must come from the host binding.
-    let mut line = [0u8; tessera_core::authorized_keys::ENCODED_LEN];
-    let test_admin = tessera_core::authorized_keys::encode(
-        &testkit::public_key(&testkit::ADMIN_SEED),
-        &mut line,
-    );
+    let mut line = [0u8; tessera_core::openssh::ENCODED_LEN];
+    let test_admin =
+        tessera_core::openssh::encode(&testkit::public_key(&testkit::ADMIN_SEED), &mut line);
     for (n, bytes) in files.files.iter_mut() {
         if n == "authorized_keys" {
             bytes.extend_from_slice(format!("{test_admin} tessera-testkit\n").as_bytes());

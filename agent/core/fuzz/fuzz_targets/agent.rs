@@ -11,7 +11,7 @@ use tessera_core::agent::AgentEvent;
 use tessera_core::client::{ClientEvent, HostKeyCheck};
 use tessera_core::limits::MAX_FRAME;
 use tessera_core::testkit::{self, ADMIN_SEED, SEAL_IKM, SECRET, VOLUME};
-use tessera_core::{frame, sshsig, Agent, Client, Decoded, Decoder};
+use tessera_core::{frame, openssh, Agent, Client, Decoded, Decoder};
 
 fn valid_token_payload() -> &'static [u8] {
     static TOKEN: OnceLock<Vec<u8>> = OnceLock::new();
@@ -32,7 +32,7 @@ fn valid_token_payload() -> &'static [u8] {
                 &SEAL_IKM,
             )
             .unwrap();
-        let sig = sshsig::sign(&ADMIN_SEED, req.message);
+        let sig = openssh::sign(&ADMIN_SEED, req.message);
         let n = client.write_unlock(&sig, &mut out).unwrap();
         match Decoder::new().decode(&out[..n]) {
             (_, Decoded::Frame(p)) => p.to_vec(),

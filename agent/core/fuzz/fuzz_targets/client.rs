@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use tessera_core::client::{ClientEvent, HostKeyCheck};
 use tessera_core::limits::MAX_FRAME;
 use tessera_core::testkit::{self, ADMIN_SEED, HOST_SEED, SEAL_IKM, SECRET, VOLUME};
-use tessera_core::{frame, sshsig, Client};
+use tessera_core::{frame, openssh, Client};
 
 fn framed(payload: &[u8]) -> Vec<u8> {
     let mut out = [0u8; MAX_FRAME];
@@ -40,7 +40,7 @@ fn waiting_client() -> Client {
             &SEAL_IKM,
         )
         .unwrap();
-    let sig = sshsig::sign(&ADMIN_SEED, req.message);
+    let sig = openssh::sign(&ADMIN_SEED, req.message);
     client.write_unlock(&sig, &mut out).unwrap();
     client
 }

@@ -418,7 +418,7 @@ impl Raw {
             .client
             .prepare_unlock(&admin, &pairs, &[7u8; 32])
             .unwrap();
-        let sig = tessera_core::sshsig::sign(admin_seed, req.message);
+        let sig = tessera_core::openssh::sign(admin_seed, req.message);
         let mut out = vec![0u8; MAX_FRAME];
         let n = self.client.write_unlock(&sig, &mut out).unwrap();
         out.truncate(n);

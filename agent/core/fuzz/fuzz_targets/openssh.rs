@@ -1,9 +1,9 @@
-//! The authorized_keys line parser on arbitrary lines: never panics, and a key it finds writes
+//! The OpenSSH key-line parser on arbitrary lines: never panics, and a key it finds writes
 //! back to a line that parses to the same key.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tessera_core::authorized_keys::{encode, parse_line, KeyLine, ENCODED_LEN};
+use tessera_core::openssh::{encode, parse_line, KeyLine, ENCODED_LEN};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(KeyLine::Ed25519 { key, .. }) = parse_line(data) {

@@ -1,24 +1,32 @@
-//! A tiny `authorized_keys` / `.pub` line parser and writer for ssh-ed25519 keys, without
-//! allocation.
+//! OpenSSH ed25519 public keys, without allocation: `authorized_keys` / `known_hosts` / `.pub`
+//! lines both ways, the key blob, the `SHA256:` fingerprint, and the public key (and SSHSIG
+//! signature) of a 32-byte seed.
 //!
-//! The agent reads the admins' keys from an OpenSSH `authorized_keys` file in the initramfs, and
-//! the host tool pins host keys in `known_hosts`-like lines; both need `ssh-ed25519 BASE64 comment`
-//! → 32-byte key and back. Options before the key type (`from="..." ssh-ed25519 ...`) are skipped
-//! as OpenSSH skips them (and not enforced: tessera has no `from=` or `expiry-time=`; a
-//! `cert-authority` line is ignored), other key types are reported so the caller can say which
-//! lines it ignored. Bytes come from
-//! files an attacker may have touched: this module must never panic.
+//! The agent reads the admins' keys from an OpenSSH `authorized_keys` file in the initramfs and
+//! writes its host key's `.pub` line; the host tool and flash read and write their `known_hosts`
+//! pins (`HOST-ID ssh-ed25519 BASE64`, through `tessera-conf`) and print fingerprints with this
+//! module. All need `ssh-ed25519 BASE64 comment` → 32-byte key and back. Options before the key
+//! type (`from="..." ssh-ed25519 ...`) are skipped as OpenSSH skips them (and not enforced:
+//! tessera has no `from=` or `expiry-time=`; a `cert-authority` line is ignored), other key types
+//! are reported so the caller can say which lines it ignored. Bytes come from files an attacker
+//! may have touched: this module must never panic.
 
 use core::fmt;
 
-use base64ct::{Base64, Encoding};
+use base64ct::{Base64, Base64Unpadded, Encoding};
+use ed25519_dalek::{Signer, SigningKey};
+use sha2::{Digest, Sha256};
 
-use crate::limits::KEY_LEN;
+use crate::limits::{KEY_LEN, SIGNATURE_LEN};
+use crate::sshsig::signed_data;
+
+/// Length of an ed25519 seed: what a host key file (`tessera-agent --gen-host-key`) holds.
+pub const SEED_LEN: usize = KEY_LEN;
 
 const KEY_TYPE: &[u8] = b"ssh-ed25519";
 
 /// Length of the binary ssh-ed25519 public key blob: string(type) ‖ string(key).
-const BLOB_LEN: usize = 4 + KEY_TYPE.len() + 4 + KEY_LEN;
+pub const BLOB_LEN: usize = 4 + KEY_TYPE.len() + 4 + KEY_LEN;
 
 /// Length of the base64 of the blob.
 const BLOB_B64_LEN: usize = BLOB_LEN.div_ceil(3) * 4;
@@ -217,8 +225,9 @@ fn decode_blob(b64: &[u8]) -> Result<[u8; KEY_LEN], KeyLineError> {
     key.try_into().map_err(|_| KeyLineError::BadBlob)
 }
 
-/// Writes `ssh-ed25519 BASE64` (no comment) for `key` into `out`; returns it as text.
-pub fn encode<'o>(key: &[u8; KEY_LEN], out: &'o mut [u8; ENCODED_LEN]) -> &'o str {
+/// The binary public key blob, `string("ssh-ed25519") ‖ string(key)`: what ssh-agent and SSHSIG
+/// name a key by, and what a fingerprint hashes.
+pub fn blob(key: &[u8; KEY_LEN]) -> [u8; BLOB_LEN] {
     let mut blob = [0u8; BLOB_LEN];
     let parts: [&[u8]; 4] = [&11u32.to_be_bytes(), KEY_TYPE, &32u32.to_be_bytes(), key];
     let mut pos = 0usize;
@@ -229,6 +238,12 @@ pub fn encode<'o>(key: &[u8; KEY_LEN], out: &'o mut [u8; ENCODED_LEN]) -> &'o st
         }
         pos = end;
     }
+    blob
+}
+
+/// Writes `ssh-ed25519 BASE64` (no comment) for `key` into `out`; returns it as text.
+pub fn encode<'o>(key: &[u8; KEY_LEN], out: &'o mut [u8; ENCODED_LEN]) -> &'o str {
+    let blob = blob(key);
     let (head, tail) = out.split_at_mut(KEY_TYPE.len().min(ENCODED_LEN));
     head.copy_from_slice(KEY_TYPE.get(..head.len()).unwrap_or(&[]));
     if let Some((space, b64)) = tail.split_first_mut() {
@@ -239,12 +254,77 @@ pub fn encode<'o>(key: &[u8; KEY_LEN], out: &'o mut [u8; ENCODED_LEN]) -> &'o st
     core::str::from_utf8(out).unwrap_or("")
 }
 
+/// Length of a fingerprint's text: `SHA256:` and the unpadded base64 of 32 bytes.
+pub const FINGERPRINT_LEN: usize = 7 + 43;
+
+/// A key's `SHA256:...` fingerprint as `ssh-keygen -l` prints it; shown with `Display`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint([u8; FINGERPRINT_LEN]);
+
+impl Fingerprint {
+    /// The fingerprint as text.
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `SHA256:` fingerprint of `key` (SHA-256 of its [`blob`], unpadded base64).
+pub fn fingerprint(key: &[u8; KEY_LEN]) -> Fingerprint {
+    let digest: [u8; 32] = Sha256::digest(blob(key)).into();
+    let mut out = [0u8; FINGERPRINT_LEN];
+    let (head, tail) = out.split_at_mut(7);
+    head.copy_from_slice(b"SHA256:");
+    // 32 bytes are exactly 43 unpadded base64 characters, so encoding cannot fail.
+    let _ = Base64Unpadded::encode(&digest, tail);
+    Fingerprint(out)
+}
+
+/// The ed25519 public key of a 32-byte seed (host key files and test keys hold seeds).
+pub fn public_key(seed: &[u8; SEED_LEN]) -> [u8; KEY_LEN] {
+    SigningKey::from_bytes(seed).verifying_key().to_bytes()
+}
+
+/// Signs `message` in SSHSIG form ([`signed_data`]) with an ed25519 seed (for keys the tool
+/// holds itself); `sshsig::verify` checks it.
+pub fn sign(seed: &[u8; SEED_LEN], message: &[u8]) -> [u8; SIGNATURE_LEN] {
+    SigningKey::from_bytes(seed)
+        .sign(&signed_data(message))
+        .to_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     // A key made by `ssh-keygen -t ed25519` (public half only).
     const LINE: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin@laptop";
+
+    #[test]
+    fn fingerprint_is_what_ssh_keygen_prints() {
+        // `ssh-keygen -lf` of LINE.
+        let KeyLine::Ed25519 { key, .. } = parse_line(LINE.as_bytes()).unwrap() else {
+            panic!("not parsed as ed25519");
+        };
+        let fp = fingerprint(&key);
+        assert_eq!(fp.as_str().len(), FINGERPRINT_LEN);
+        assert_eq!(
+            fp.as_str(),
+            "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU"
+        );
+        assert_eq!(blob(&key).len(), BLOB_LEN);
+    }
 
     #[test]
     fn parses_and_reencodes_an_openssh_line() {
