@@ -53,8 +53,8 @@ enum Verb {
     Keygen(keygen::Keygen),
     Unlock(unlock::Unlock),
     Status(status::Status),
-    Flash(tessera_flash::cli::FlashCmd),
-    Boards(tessera_flash::cli::BoardsCmd),
+    Flash(flash::Flash),
+    Boards(flash::Boards),
     Sensors(sensors::Sensors),
 }
 
