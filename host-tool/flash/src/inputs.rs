@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::keys::{self, HostKey};
 use std::path::{Path, PathBuf};
 
-/// Options common to `--initrd`, `--root` and `--ssh`.
+/// Options common to `flash initrd`, `flash root` and `flash ssh`.
 #[derive(Clone, Debug)]
 pub struct Inputs {
     pub board: Board,

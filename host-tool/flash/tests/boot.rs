@@ -1,6 +1,6 @@
 //! `tessera flash` against real Debian initramfs images booted under qemu (the tests/ harness):
-//! a stock initrd (gzip, and the same archive as one zstd frame) flashed with `--initrd`, a
-//! debootstrap root flashed with `--root --update-initramfs`, the tessera-agent .deb installed into
+//! a stock initrd (gzip, and the same archive as one zstd frame) flashed with `flash initrd`, a
+//! debootstrap root flashed with `flash root --update-initramfs`, the tessera-agent .deb installed into
 //! a copy of that root, and an arm64 uInitrd, both as a bare payload and on an Armbian-shaped SD
 //! card booted by Debian's qemu_arm64 U-Boot (boot.scr, armbianEnv.txt). Each boot is unlocked over
 //! the network by `tessera unlock`, and the unlocked root reports that nothing of tessera survived.
@@ -482,7 +482,7 @@ fn mkimage(args: &[&str], input: &Path, output: &Path) {
 }
 
 /// The whole Armbian boot path: an SD card image whose `/boot` holds boot.scr (mkimage -T script),
-/// armbianEnv.txt, Image and the uInitrd `tessera flash --initrd` rewrote; Debian's qemu_arm64
+/// armbianEnv.txt, Image and the uInitrd `tessera flash initrd` rewrote; Debian's qemu_arm64
 /// U-Boot finds boot.scr by distro boot, loads both through the legacy-image checks and boots; the
 /// flashed agent answers on the network and `tessera unlock` opens the root.
 #[test]

@@ -448,7 +448,11 @@ fn initrd_mode_refuses_mismatches_and_dry_run_changes_nothing() {
     let err = tessera_flash::run(&c_mode, &c).unwrap_err();
     assert!(matches!(err, Error::Dracut { .. }), "{err}");
     // The hint names what installs the dracut module, never another flash mode (which refuses it).
-    assert!(err.hint().contains("initramfs-hook/install.sh"), "{}", err.hint());
+    assert!(
+        err.hint().contains("initramfs-hook/install.sh"),
+        "{}",
+        err.hint()
+    );
     assert!(!err.hint().contains("flash"), "{}", err.hint());
 
     let bare = dir.path().join("bare.img");
@@ -473,7 +477,7 @@ fn initrd_mode_refuses_mismatches_and_dry_run_changes_nothing() {
     );
 }
 
-/// A root filesystem tree with what `--root` looks at.
+/// A root filesystem tree with what `flash root` looks at.
 fn fake_root(dir: &Path) -> PathBuf {
     let r = dir.join("root");
     for d in [
