@@ -399,7 +399,33 @@ impl ToolError {
             | E::BadHostSignature => ExitCode::HostKey,
             E::Refused { .. } => ExitCode::Refused,
             E::WrongSecret { .. } => ExitCode::WrongSecret,
-            _ => ExitCode::Other,
+            // Listed one by one, so that a new variant must be given its code.
+            E::WriteKnownHosts { .. }
+            | E::ReadAnswer(_)
+            | E::Version(_)
+            | E::Protocol(_)
+            | E::ChallengeVanished
+            | E::UnlockFailed { .. }
+            | E::RunSecretCommand(_)
+            | E::SecretCommandFailed { .. }
+            | E::ReadStdin(_)
+            | E::NoHome
+            | E::NoKey
+            | E::PubNotInAgent(_)
+            | E::ReadKey { .. }
+            | E::AskPassphrase { .. }
+            | E::WrongPassphrase(_)
+            | E::NotEd25519(_)
+            | E::WrongKeySignature
+            | E::AgentSign(_)
+            | E::KeyExists(_)
+            | E::CreateDir { .. }
+            | E::MakeKey(_)
+            | E::WriteKey { .. }
+            | E::Flash { .. }
+            | E::EncodeJson(_)
+            | E::SensorsMissing
+            | E::RunSensors { .. } => ExitCode::Other,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! tessera: the admin's tool. One module per verb; this file only parses the command line
 //! (argh), runs the verb and turns its error into one line on stderr and an [`exit::ExitCode`].
 
+mod connect;
 mod error;
 mod exit;
 mod flash;
@@ -14,7 +15,6 @@ mod secrets;
 mod sensors;
 mod ssh_agent;
 mod status;
-mod talk;
 mod target;
 mod unlock;
 

@@ -4,12 +4,12 @@
 use argh::FromArgs;
 use tessera_core::message::VolumeState;
 
+use crate::connect::{self, Pinning};
 use crate::error::Result;
 use crate::identity::fingerprint;
 use crate::known_hosts::{openssh_line, KnownHosts, Pin};
 use crate::link::DEFAULT_BAUD;
 use crate::paths;
-use crate::talk::{self, Pinning};
 use crate::target::AgentArgs;
 
 /// show a waiting agent's host id, host key and volumes
@@ -45,13 +45,13 @@ pub fn run(args: Status) -> Result<()> {
         args.wait,
         args.json,
     )?;
-    let talk = talk::connect(
+    let conn = connect::reach(
         &agent.target,
         agent.wait,
         &Pinning::Show(agent.host_key),
         agent.json,
     )?;
-    let body = &talk.challenge.body;
+    let body = &conn.challenge.body;
     let host_id = body.host_id.as_str();
     let pinned =
         KnownHosts::new(paths::known_hosts()?).check(host_id, &body.host_key) == Pin::Matches;

@@ -15,11 +15,11 @@ use tessera_core::message::{Outcome, Verdict, VolumeState};
 use tessera_core::{ClientEvent, Name};
 use zeroize::Zeroizing;
 
+use crate::connect::{self, Pinning};
 use crate::error::{Result, ToolError};
 use crate::identity::{fingerprint, Signer};
 use crate::link::DEFAULT_BAUD;
 use crate::secrets::{Entered, Source};
-use crate::talk::{self, Pinning};
 use crate::target::AgentArgs;
 
 /// How long the agent may take to try every secret (cryptsetup's KDF runs once per volume).
@@ -88,13 +88,13 @@ pub fn run(args: Unlock) -> Result<()> {
     } else {
         Source::Prompt
     };
-    let mut talk = talk::connect(
+    let mut conn = connect::reach(
         &agent.target,
         agent.wait,
         &Pinning::Require(agent.host_key),
         agent.json,
     )?;
-    let body = &talk.challenge.body;
+    let body = &conn.challenge.body;
     let host_id = body.host_id.as_str().to_string();
     let waiting: Vec<Name> = body
         .volumes
@@ -115,7 +115,7 @@ pub fn run(args: Unlock) -> Result<()> {
         eprintln!(
             "tessera: {host_id} ({}){} signs with {}",
             fingerprint(&body.host_key),
-            if talk.first_use { ", pinned now," } else { "" },
+            if conn.first_use { ", pinned now," } else { "" },
             signer.label()
         );
     }
@@ -135,7 +135,7 @@ pub fn run(args: Unlock) -> Result<()> {
     OsRng.fill_bytes(&mut ikm[..]);
     let refs: Vec<(&Name, &[u8])> = secrets.iter().map(|(n, s)| (n, s.as_slice())).collect();
     let admin = signer.public();
-    let request = talk
+    let request = conn
         .client
         .prepare_unlock(&admin, &refs, &ikm)
         .map_err(ToolError::Protocol)?;
@@ -144,7 +144,7 @@ pub fn run(args: Unlock) -> Result<()> {
     drop(secrets);
     let signature = signer.sign(&signed_data)?;
     let mut frame = vec![0u8; MAX_FRAME];
-    let n = talk
+    let n = conn
         .client
         .write_unlock(&signature, &mut frame)
         .map_err(|e| {
@@ -154,27 +154,27 @@ pub fn run(args: Unlock) -> Result<()> {
                 ToolError::Protocol(e)
             }
         })?;
-    talk.link.send(&frame[..n])?;
-    let result = wait_result(&mut talk)?;
+    conn.link.send(&frame[..n])?;
+    let result = wait_result(&mut conn)?;
     report(
         &host_id,
         &result,
         agent.json,
-        talk.link.sent,
-        talk.link.received,
+        conn.link.sent,
+        conn.link.received,
     )
 }
 
-fn wait_result(talk: &mut talk::Talk) -> Result<tessera_core::message::ResultBody> {
+fn wait_result(conn: &mut connect::Connected) -> Result<tessera_core::message::ResultBody> {
     let deadline = Instant::now() + RESULT_WAIT;
     loop {
-        let bytes = talk.link.read(deadline)?;
+        let bytes = conn.link.read(deadline)?;
         if bytes.is_empty() {
             return Err(ToolError::NoResult);
         }
         let mut rest = &bytes[..];
         loop {
-            let (used, ev) = talk.client.process(rest);
+            let (used, ev) = conn.client.process(rest);
             if let ClientEvent::Result(r) = ev {
                 return Ok(r.clone());
             }

@@ -1,7 +1,7 @@
 //! Reaching an agent and getting its verified challenge: connect (retrying under `--wait`), ask
 //! on a serial line, feed the bytes to the core's client state machine, and apply host key pinning.
 //!
-//! Shared by `unlock` and `status`. It never sends a secret; it only ends with a verified
+//! Shared by `unlock` and `status` (`connect::reach`). It never sends a secret; it only ends with a verified
 //! challenge from a pinned (or, for `status`, merely self-consistent) host key.
 
 use std::time::{Duration, Instant};
@@ -21,7 +21,8 @@ const CHALLENGE_WAIT: Duration = Duration::from_secs(5);
 /// How often a hello is repeated on a serial line (the agent may have missed the first).
 const HELLO_EVERY: Duration = Duration::from_secs(2);
 
-pub struct Talk {
+/// A connection to an agent whose challenge verified and whose host key passed pinning.
+pub struct Connected {
     pub link: Link,
     pub client: Client,
     pub challenge: Challenge,
@@ -37,7 +38,14 @@ pub enum Pinning {
     Show(Option<[u8; 32]>),
 }
 
-pub fn connect(target: &Target, wait: Option<u64>, pinning: &Pinning, quiet: bool) -> Result<Talk> {
+/// Reaches the agent at `target`, retrying an unreachable one for `wait` seconds (progress on
+/// stderr unless `quiet`), and applies `pinning` to its host key.
+pub fn reach(
+    target: &Target,
+    wait: Option<u64>,
+    pinning: &Pinning,
+    quiet: bool,
+) -> Result<Connected> {
     let start = Instant::now();
     let until = wait.map(|s| start + Duration::from_secs(s));
     let mut tries = 0u32;
@@ -66,7 +74,7 @@ pub fn connect(target: &Target, wait: Option<u64>, pinning: &Pinning, quiet: boo
     }
 }
 
-fn try_once(target: &Target, pinning: &Pinning) -> Result<Talk> {
+fn try_once(target: &Target, pinning: &Pinning) -> Result<Connected> {
     let given = match pinning {
         Pinning::Require(g) | Pinning::Show(g) => *g,
     };
@@ -119,7 +127,7 @@ fn try_once(target: &Target, pinning: &Pinning) -> Result<Talk> {
             }
         }
     }
-    Ok(Talk {
+    Ok(Connected {
         link,
         client,
         challenge,
