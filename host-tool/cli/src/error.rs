@@ -19,8 +19,12 @@ use crate::identity::fingerprint;
 #[derive(Debug)]
 pub enum ToolError {
     // --- the command line ---
-    /// argh refused the command line; its text, on one line.
-    Args(String),
+    /// argh refused the command line: its text on one line, and the command whose `--help`
+    /// lists what it takes (`tessera`, `tessera unlock`, `tessera flash initrd`).
+    Args {
+        text: String,
+        command: String,
+    },
     /// `unlock`/`status` got both HOST and `--serial`.
     BothTargets,
     /// `unlock`/`status` got neither HOST nor `--serial`.
@@ -165,7 +169,7 @@ impl ToolError {
     pub fn message(&self) -> String {
         use ToolError as E;
         match self {
-            E::Args(text) => text.clone(),
+            E::Args { text, .. } => text.clone(),
             E::BothTargets => "both HOST and --serial given".into(),
             E::NoTarget => "no agent given".into(),
             E::BadHostKeyArg(s) => {
@@ -265,7 +269,7 @@ impl ToolError {
     pub fn hint(&self) -> String {
         use ToolError as E;
         match self {
-            E::Args(_) => "run `tessera --help`".into(),
+            E::Args { command, .. } => format!("run `{command} --help`"),
             E::BothTargets => "give either HOST[:PORT] or --serial DEV".into(),
             E::NoTarget => {
                 "give HOST[:PORT] or --serial DEV (e.g. tessera unlock web1 or --serial /dev/ttyUSB0)"
@@ -370,7 +374,7 @@ impl ToolError {
     pub fn exit(&self) -> ExitCode {
         use ToolError as E;
         match self {
-            E::Args(_)
+            E::Args { .. }
             | E::BothTargets
             | E::NoTarget
             | E::BadHostKeyArg(_)

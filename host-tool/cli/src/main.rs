@@ -90,7 +90,10 @@ fn run(cmd: &str, rest: &[&str]) -> error::Result<()> {
                     print!("{}", early.output);
                     Ok(())
                 }
-                Err(()) => Err(ToolError::Args(early.output.trim_end().replace('\n', " "))),
+                Err(()) => Err(ToolError::Args {
+                    text: early.output.trim_end().replace('\n', " "),
+                    command: command_of(rest),
+                }),
             };
         }
     };
@@ -102,6 +105,24 @@ fn run(cmd: &str, rest: &[&str]) -> error::Result<()> {
         Verb::Boards(a) => flash::run_boards(a),
         Verb::Sensors(a) => Err(sensors::exec(&a.args)),
     }
+}
+
+/// The command a bad command line belongs to, as far as its words name one: `tessera`,
+/// `tessera unlock`, `tessera flash initrd` (the names come from argh's own tables).
+fn command_of(rest: &[&str]) -> String {
+    let named = |commands: &[&argh::CommandInfo], word: Option<&&str>| {
+        word.filter(|w| commands.iter().any(|c| c.name == **w))
+            .map(|w| w.to_string())
+    };
+    let mut command = String::from("tessera");
+    if let Some(verb) = named(<Verb as argh::SubCommands>::COMMANDS, rest.first()) {
+        command = format!("{command} {verb}");
+        let modes = <flash::FlashMode as argh::SubCommands>::COMMANDS;
+        if let Some(mode) = named(modes, rest.get(1)).filter(|_| verb == "flash") {
+            command = format!("{command} {mode}");
+        }
+    }
+    command
 }
 
 #[cfg(test)]
@@ -124,5 +145,17 @@ mod tests {
             .collect();
         let all: Vec<u8> = ExitCode::ALL.iter().map(|c| c.number()).collect();
         assert_eq!(listed, all, "{help}");
+    }
+
+    #[test]
+    fn a_usage_error_points_at_the_help_of_its_command() {
+        assert_eq!(command_of(&["frobnicate"]), "tessera");
+        assert_eq!(command_of(&["unlock", "--bogus"]), "tessera unlock");
+        assert_eq!(
+            command_of(&["flash", "initrd", "f"]),
+            "tessera flash initrd"
+        );
+        assert_eq!(command_of(&["flash", "--bogus"]), "tessera flash");
+        assert_eq!(command_of(&["status", "ssh"]), "tessera status");
     }
 }
