@@ -40,7 +40,9 @@ pub enum FlashMode {
 }
 
 /// Declares a flash sub-verb: its own fields first, then the options every mode shares, and
-/// `shared()`, which turns those into the library's [`Options`].
+/// `shared()`, which turns those into the library's [`Options`]. A mode's own field types are
+/// matched as plain names (`bool`, `PathBuf`): argh reads a field's type tokens to tell a switch
+/// from an option, and an opaque `ty` fragment would hide them.
 macro_rules! with_shared_options {
     (
         $(#[$attr:meta])*
