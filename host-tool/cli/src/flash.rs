@@ -163,7 +163,7 @@ with_shared_options! {
     }
 }
 
-/// List the board profiles tessera knows (architecture, serial console, initrd format).
+/// list the board profiles tessera knows (architecture, serial console, initrd format)
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "boards")]
 pub struct Boards {
