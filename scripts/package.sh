@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-target/debian}
 mkdir -p "$OUT"
 command -v cargo-deb >/dev/null || { echo "package.sh: cargo-deb is missing; run scripts/install-deps.sh" >&2; exit 1; }
-for f in hooks/tessera scripts/init-premount/tessera scripts/local-bottom/tessera lib/keyscript conf-hooks.d/tessera; do
-    [ -f "initramfs-hook/$f" ] || { echo "package.sh: initramfs-hook/$f is missing" >&2; exit 1; }
+# Every hook file the manifest lists (the .deb asset lists are checked against it by
+# agent/conf/tests/manifest.rs).
+grep -v '^[[:space:]]*\(#\|$\)' initramfs-hook/MANIFEST | while read -r f _; do
+    [ -f "initramfs-hook/$f" ] || { echo "package.sh: initramfs-hook/$f is missing (initramfs-hook/MANIFEST)" >&2; exit 1; }
 done
 
 scripts/build-agents.sh

@@ -15,27 +15,16 @@ use std::sync::{Mutex, OnceLock};
 /// Bump when the recipe below changes: old chroots are then ignored (delete them by hand).
 pub const VERSION: &str = "bookworm-1";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Arch {
-    Amd64,
-    Arm64,
+pub use tessera_conf::Arch;
+
+/// What our qemu machines make of an [`Arch`].
+pub trait QemuArch {
+    /// The serial console the kernel and the agent use in our qemu machines.
+    fn console(self) -> &'static str;
 }
 
-impl Arch {
-    pub fn debian(self) -> &'static str {
-        match self {
-            Arch::Amd64 => "amd64",
-            Arch::Arm64 => "arm64",
-        }
-    }
-    pub fn rust_triple(self) -> &'static str {
-        match self {
-            Arch::Amd64 => "x86_64-unknown-linux-musl",
-            Arch::Arm64 => "aarch64-unknown-linux-musl",
-        }
-    }
-    /// The serial console the kernel and the agent use in our qemu machines.
-    pub fn console(self) -> &'static str {
+impl QemuArch for Arch {
+    fn console(self) -> &'static str {
         match self {
             Arch::Amd64 => "ttyS0",
             Arch::Arm64 => "ttyAMA0",

@@ -10,12 +10,7 @@ use crate::error::{Error, Result};
 use crate::host::run;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-#[derive(Clone, Debug)]
-pub struct CrypttabEntry {
-    pub name: String,
-    pub uuid: String,
-}
+use tessera_conf::CrypttabEntry;
 
 /// What tessera puts into `/etc/tessera/` and `/usr/lib/tessera/` of the chroot before the build.
 #[derive(Clone, Debug, Default)]
@@ -116,7 +111,8 @@ pub fn build(chroot: &Chroot, spec: &InitrdSpec) -> Result<PathBuf> {
     };
     let mut tab = String::new();
     for e in &spec.crypttab {
-        tab.push_str(&format!("{} UUID={} none luks,initramfs\n", e.name, e.uuid));
+        tab.push_str(&e.line());
+        tab.push('\n');
     }
     w("etc/crypttab", tab.as_bytes())?;
     w("etc/fstab", b"/dev/mapper/cryptroot / ext4 defaults 0 1\n")?;

@@ -17,11 +17,12 @@ pub mod qemu;
 pub mod scenario;
 pub mod tools;
 
-pub use chroot::{Arch, Chroot, Flavor};
+pub use chroot::{Arch, Chroot, Flavor, QemuArch};
 pub use disk::LuksImage;
 pub use error::Error;
-pub use initrd::{CrypttabEntry, InitrdSpec, TesseraFiles};
+pub use initrd::{InitrdSpec, TesseraFiles};
 pub use qemu::{Machine, MachineSpec, Nic};
+pub use tessera_conf::CrypttabEntry;
 
 /// Text the unlocked root's `/sbin/init` prints on the console, then it powers off.
 pub const MARKER: &str = "ROOT-UNLOCKED-OK";

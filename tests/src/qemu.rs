@@ -4,7 +4,7 @@
 //! It must never outlive its test: `Drop` kills qemu, and at most `TESSERA_E2E_JOBS` (default 2)
 //! machines run at once so that parallel tests do not starve each other's TCG threads.
 
-use crate::chroot::Arch;
+use crate::chroot::{Arch, QemuArch};
 use crate::error::{Error, Result};
 use crate::host::tail;
 use std::io::{Read, Write};

@@ -5,9 +5,11 @@
 use crate::chroot::{self, Arch, Chroot, Flavor};
 use crate::disk::{self, LuksImage};
 use crate::error::{Error, Result};
-use crate::initrd::{self, CrypttabEntry, InitrdSpec};
+use crate::initrd::{self, InitrdSpec};
 use crate::qemu::{Machine, MachineSpec, Nic};
 use std::path::PathBuf;
+use tessera_conf::agent_conf::{Config, Listen, Method, Serial, Volume};
+use tessera_conf::{layout, CrypttabEntry};
 
 pub const PASSPHRASE: &str = "e2e-test-passphrase";
 pub const DATA_PASSPHRASE: &str = "e2e-data-passphrase";
@@ -63,7 +65,9 @@ impl Scenario {
             .zip(names)
             .map(|(v, n)| CrypttabEntry {
                 name: n.into(),
-                uuid: v.uuid.clone(),
+                source: format!("UUID={}", v.uuid),
+                key: "none".into(),
+                options: "luks,initramfs".into(),
             })
             .collect();
         initrd::build(
@@ -123,27 +127,37 @@ impl Scenario {
     }
 }
 
-/// `/etc/tessera/agent.conf` for a scenario: volumes named as in crypttab, by UUID.
+/// `/etc/tessera/agent.conf` for a scenario: volumes named as in crypttab, by UUID; `method` is
+/// an agent.conf method name (`keyscript`, `test`, ...).
 pub fn agent_conf(
     host_id: &str,
     serial: Option<&str>,
     volumes: &[(&str, &LuksImage)],
     method: &str,
 ) -> String {
-    let mut s = format!(
-        "# written by tessera-e2e\nhost-id {host_id}\nhost-key /etc/tessera/host_key\n\
-         authorized-keys /etc/tessera/authorized_keys\nlisten 0.0.0.0:7743\n"
-    );
-    if let Some(tty) = serial {
-        s.push_str(&format!("serial /dev/{tty} 115200\n"));
+    let method = Method::parse(method)
+        .unwrap_or_else(|| panic!("agent_conf: `{method}` is not an agent.conf method"));
+    Config {
+        host_id: host_id.into(),
+        host_key: layout::HOST_KEY.into(),
+        authorized_keys: layout::AUTHORIZED_KEYS.into(),
+        listen: Listen::Addrs(vec![([0, 0, 0, 0], 7743).into()]),
+        serial: serial.map(|tty| Serial {
+            device: format!("/dev/{tty}").into(),
+            baud: 115200,
+        }),
+        volumes: volumes
+            .iter()
+            .map(|(name, img)| Volume {
+                name: name.to_string(),
+                device: format!("/dev/disk/by-uuid/{}", img.uuid).into(),
+                method,
+            })
+            .collect(),
+        run_dir: tessera_conf::agent_conf::DEFAULT_RUN_DIR.into(),
+        passfifo: tessera_conf::agent_conf::DEFAULT_PASSFIFO.into(),
     }
-    for (name, img) in volumes {
-        s.push_str(&format!(
-            "volume {name} /dev/disk/by-uuid/{} {method}\n",
-            img.uuid
-        ));
-    }
-    s
+    .render("written by tessera-e2e")
 }
 
 /// The tessera files for an image: the agent for the scenario's architecture, its config, the host

@@ -25,7 +25,7 @@ fn target_dir() -> PathBuf {
 /// `target/<triple>/release/tessera-agent`.
 pub fn agent(arch: Arch) -> Result<PathBuf> {
     let p = target_dir()
-        .join(arch.rust_triple())
+        .join(arch.musl_target())
         .join("release/tessera-agent");
     if p.is_file() {
         Ok(p)

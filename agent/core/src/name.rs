@@ -1,7 +1,9 @@
-//! Host ids and volume names: short, printable, checked at the edge.
+//! Host ids and volume names: short, plain, checked at the edge. The one rule for them, used by
+//! the wire, the agent's config, the host tool's arguments and flash.
 //!
 //! Names travel from the agent's config into signed challenges and are printed by the host tool
-//! on an admin's terminal, so a name may never carry control characters or escape sequences. The
+//! on an admin's terminal, so a name may never carry control characters or escape sequences; they
+//! are also crypttab names, file names and words in shell scripts, so only `[A-Za-z0-9._-]`. The
 //! check runs on every decoded message (through serde's `try_from`), never later.
 
 use core::fmt;
@@ -10,8 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::MAX_NAME;
 
-/// A host id or volume name: 1 to [`MAX_NAME`] bytes of printable ASCII without spaces
-/// (`0x21..=0x7e`).
+/// A host id or volume name: 1 to [`MAX_NAME`] bytes of `[A-Za-z0-9._-]`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(try_from = "heapless::String<MAX_NAME>")]
 pub struct Name(heapless::String<MAX_NAME>);
@@ -23,29 +24,56 @@ pub enum NameError {
     Empty,
     /// The name is longer than [`MAX_NAME`] bytes.
     TooLong,
-    /// The name holds a space, a control character or a non-ASCII byte.
+    /// The name holds a byte other than `A-Z`, `a-z`, `0-9`, `.`, `_` and `-`.
     BadCharacter,
 }
 
 impl NameError {
-    /// What went wrong, in one line.
-    pub fn message(self) -> &'static str {
-        match self {
-            NameError::Empty => "name is empty",
-            NameError::TooLong => "name is longer than 32 bytes",
-            NameError::BadCharacter => "name holds a space, control or non-ASCII character",
+    /// What went wrong, in one line (shown with `Display`; the limit comes from [`MAX_NAME`]).
+    pub fn message(self) -> NameText {
+        NameText {
+            error: self,
+            hint: false,
         }
     }
 
     /// What to do about it.
-    pub fn hint(self) -> &'static str {
-        "use 1 to 32 characters of printable ASCII without spaces, e.g. web1 or sda5_crypt"
+    pub fn hint(self) -> NameText {
+        NameText {
+            error: self,
+            hint: true,
+        }
+    }
+}
+
+/// The text of a [`NameError`]'s message or hint, formatted with the limits of [`crate::limits`].
+#[derive(Clone, Copy, Debug)]
+pub struct NameText {
+    error: NameError,
+    hint: bool,
+}
+
+impl fmt::Display for NameText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.hint {
+            return write!(
+                f,
+                "use 1 to {MAX_NAME} characters of A-Z, a-z, 0-9, `.`, `_` and `-`, e.g. web1 or sda5_crypt"
+            );
+        }
+        match self.error {
+            NameError::Empty => f.write_str("name is empty"),
+            NameError::TooLong => write!(f, "name is longer than {MAX_NAME} bytes"),
+            NameError::BadCharacter => {
+                f.write_str("name holds a character other than A-Z, a-z, 0-9, `.`, `_` and `-`")
+            }
+        }
     }
 }
 
 impl fmt::Display for NameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.message())
+        self.message().fmt(f)
     }
 }
 
@@ -74,7 +102,7 @@ impl Name {
         if s.len() > MAX_NAME {
             return Err(NameError::TooLong);
         }
-        if !s.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        if !s.bytes().all(is_name_byte) {
             return Err(NameError::BadCharacter);
         }
         Ok(())
@@ -89,6 +117,11 @@ impl Name {
     pub fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
+}
+
+/// Whether `b` may stand in a name: `[A-Za-z0-9._-]`.
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')
 }
 
 impl TryFrom<heapless::String<MAX_NAME>> for Name {
@@ -121,18 +154,44 @@ impl fmt::Debug for Name {
 mod tests {
     use super::*;
 
+    use std::string::ToString;
+
     #[test]
-    fn accepts_printable_ascii_up_to_32_bytes() {
+    fn accepts_letters_digits_dot_underscore_dash_up_to_max_name() {
         assert!(Name::new("web1").is_ok());
         assert!(Name::new("nvme0n1p3_crypt").is_ok());
-        assert!(Name::new(&"a".repeat(32)).is_ok());
+        assert!(Name::new("db-2.example").is_ok());
+        assert!(Name::new(&"a".repeat(MAX_NAME)).is_ok());
+    }
+
+    #[test]
+    fn messages_state_the_limit_of_limits_rs() {
+        let limit = std::format!("{MAX_NAME}");
+        assert_eq!(
+            NameError::TooLong.to_string(),
+            std::format!("name is longer than {limit} bytes")
+        );
+        for e in [
+            NameError::Empty,
+            NameError::TooLong,
+            NameError::BadCharacter,
+        ] {
+            assert!(e.hint().to_string().contains(&limit), "{}", e.hint());
+            assert_eq!(e.to_string(), e.message().to_string());
+        }
     }
 
     #[test]
     fn refuses_empty_long_spaces_controls_and_non_ascii() {
         assert_eq!(Name::new(""), Err(NameError::Empty));
-        assert_eq!(Name::new(&"a".repeat(33)), Err(NameError::TooLong));
+        assert_eq!(
+            Name::new(&"a".repeat(MAX_NAME + 1)),
+            Err(NameError::TooLong)
+        );
         assert_eq!(Name::new("a b"), Err(NameError::BadCharacter));
+        for bad in ["a:b", "a/b", "a;b", "$x", "a\"'", "a`b"] {
+            assert_eq!(Name::new(bad), Err(NameError::BadCharacter), "{bad}");
+        }
         assert_eq!(Name::new("a\x1b[2J"), Err(NameError::BadCharacter));
         assert_eq!(Name::new("é"), Err(NameError::BadCharacter));
         assert_eq!(Name::from_bytes(&[0xff]), Err(NameError::BadCharacter));

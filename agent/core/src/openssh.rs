@@ -18,7 +18,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use sha2::{Digest, Sha256};
 
 use crate::limits::{KEY_LEN, SIGNATURE_LEN};
-use crate::sshsig::signed_data;
+use crate::sshsig::{signed_data, SIGNED_DATA_LEN};
 
 /// Length of an ed25519 seed: what a host key file (`tessera-agent --gen-host-key`) holds.
 pub const SEED_LEN: usize = KEY_LEN;
@@ -299,9 +299,15 @@ pub fn public_key(seed: &[u8; SEED_LEN]) -> [u8; KEY_LEN] {
 /// Signs `message` in SSHSIG form ([`signed_data`]) with an ed25519 seed (for keys the tool
 /// holds itself); `sshsig::verify` checks it.
 pub fn sign(seed: &[u8; SEED_LEN], message: &[u8]) -> [u8; SIGNATURE_LEN] {
-    SigningKey::from_bytes(seed)
-        .sign(&signed_data(message))
-        .to_bytes()
+    sign_signed_data(seed, &signed_data(message))
+}
+
+/// Signs already built [`signed_data`] (what an ssh-agent would be asked to sign).
+pub fn sign_signed_data(
+    seed: &[u8; SEED_LEN],
+    data: &[u8; SIGNED_DATA_LEN],
+) -> [u8; SIGNATURE_LEN] {
+    SigningKey::from_bytes(seed).sign(data).to_bytes()
 }
 
 #[cfg(test)]
@@ -312,7 +318,7 @@ mod tests {
     const LINE: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin@laptop";
 
     #[test]
-    fn fingerprint_is_what_ssh_keygen_prints() {
+    fn ssh_keygen_prints_the_same_fingerprint() {
         // `ssh-keygen -lf` of LINE.
         let KeyLine::Ed25519 { key, .. } = parse_line(LINE.as_bytes()).unwrap() else {
             panic!("not parsed as ed25519");

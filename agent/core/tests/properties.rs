@@ -261,7 +261,7 @@ mod messages {
     use tessera_core::Name;
 
     fn name() -> impl Strategy<Value = Name> {
-        "[!-~]{1,32}".prop_map(|s| Name::new(&s).unwrap())
+        "[A-Za-z0-9._-]{1,32}".prop_map(|s| Name::new(&s).unwrap())
     }
 
     fn challenge() -> impl Strategy<Value = Message> {

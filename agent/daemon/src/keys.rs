@@ -11,10 +11,10 @@ use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+use tessera_conf::key_lines::openssh_line;
+pub use tessera_core::openssh::SEED_LEN;
 use tessera_core::openssh::{self, KeyLine};
 use zeroize::Zeroizing;
-
-pub const SEED_LEN: usize = 32;
 
 #[derive(Debug)]
 pub enum KeyError {
@@ -65,19 +65,6 @@ pub fn load_seed(path: &Path) -> Result<Zeroizing<[u8; SEED_LEN]>, KeyError> {
     Ok(seed)
 }
 
-/// The public key for a seed.
-pub fn public_of(seed: &[u8; SEED_LEN]) -> [u8; 32] {
-    ed25519_dalek::SigningKey::from_bytes(seed)
-        .verifying_key()
-        .to_bytes()
-}
-
-/// `ssh-ed25519 AAAA... COMMENT`: the public key as an OpenSSH line.
-pub fn openssh_line(public: &[u8; 32], comment: &str) -> String {
-    let mut buf = [0u8; openssh::ENCODED_LEN];
-    format!("{} {comment}", openssh::encode(public, &mut buf))
-}
-
 /// `--gen-host-key FILE`: a fresh seed (mode 0600) and `FILE.pub`; returns the .pub line.
 pub fn generate(path: &Path) -> Result<String, KeyError> {
     let name = path.display().to_string();
@@ -91,7 +78,7 @@ pub fn generate(path: &Path) -> Result<String, KeyError> {
         .open(path)
         .map_err(io)?;
     f.write_all(&seed[..]).map_err(io)?;
-    let line = openssh_line(&public_of(&seed), "tessera-host");
+    let line = openssh_line(&openssh::public_key(&seed), "tessera-host");
     let mut pub_path = path.as_os_str().to_owned();
     pub_path.push(".pub");
     fs::write(&pub_path, format!("{line}\n")).map_err(io)?;
@@ -145,9 +132,9 @@ mod tests {
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFzdqa4GJIrKiU0XOTRUcbCjbqmwfWTt80xVdBjidzCH admin@laptop";
 
     #[test]
-    fn openssh_line_round_trips() {
+    fn host_key_line_round_trips() {
         let seed = [7u8; 32];
-        let public = public_of(&seed);
+        let public = openssh::public_key(&seed);
         let line = openssh_line(&public, "x");
         assert!(line.starts_with("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI"));
         assert_eq!(parse_authorized(&line).unwrap(), vec![public]);
@@ -185,7 +172,10 @@ mod tests {
             0o600
         );
         let seed = load_seed(&path).unwrap();
-        assert_eq!(parse_authorized(&line).unwrap(), vec![public_of(&seed)]);
+        assert_eq!(
+            parse_authorized(&line).unwrap(),
+            vec![openssh::public_key(&seed)]
+        );
         let pub_file = fs::read_to_string(dir.join("host_key.pub")).unwrap();
         assert_eq!(pub_file.trim(), line);
         // Refuses to overwrite, and refuses a world-readable key.

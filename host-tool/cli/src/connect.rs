@@ -120,10 +120,10 @@ fn try_once(target: &Target, pinning: &Pinning) -> Result<Connected> {
     let kh = KnownHosts::new(paths::known_hosts()?);
     let first_use = kh.check(&host_id, &key) == crate::known_hosts::Pin::Unknown;
     match pinning {
-        Pinning::Require(g) => kh.verify(&host_id, &key, g.as_ref())?,
+        Pinning::Require(g) => crate::known_hosts::verify(&kh, &host_id, &key, g.as_ref())?,
         Pinning::Show(_) => {
             if let crate::known_hosts::Pin::Differs(pinned) = kh.check(&host_id, &key) {
-                return Err(kh.changed(&host_id, pinned, &key));
+                return Err(crate::known_hosts::changed(&kh, &host_id, pinned, &key));
             }
         }
     }

@@ -14,7 +14,7 @@ use tessera_core::message::Refusal;
 use tessera_core::name::NameError;
 
 use crate::exit::ExitCode;
-use crate::identity::fingerprint;
+use tessera_core::openssh::fingerprint;
 
 #[derive(Debug)]
 pub enum ToolError {
@@ -279,7 +279,7 @@ impl ToolError {
                 "pass the host's .pub line (from tessera-agent --gen-host-key) or its file".into()
             }
             E::TwoSecretSources => "choose one source of secrets".into(),
-            E::BadVolumeName { why, .. } => why.hint().into(),
+            E::BadVolumeName { why, .. } => why.hint().to_string(),
             E::NoSuchVolume { .. } => "run `tessera status` to list its volumes".into(),
             E::Resolve { .. } => {
                 "check the host name, or give an address such as 192.0.2.10 or [2001:db8::1]:7743"

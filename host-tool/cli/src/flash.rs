@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 
 use argh::FromArgs;
+use tessera_core::openssh::fingerprint;
 use tessera_flash::modes::ssh::SshTarget;
 use tessera_flash::text::{boards_table, render};
 use tessera_flash::{board, Mode, Options};
@@ -87,7 +88,7 @@ macro_rules! with_shared_options {
             /// use this 32-byte seed file as the host key
             #[argh(option)]
             pub host_key: Option<PathBuf>,
-            /// make a new host key even if the target has one
+            /// make a new host key even if the target has one, and replace its pin in known_hosts
             #[argh(switch)]
             pub new_host_key: bool,
             /// do not pin the host key in ~/.config/tessera/known_hosts
@@ -209,6 +210,14 @@ pub fn run_flash(args: Flash) -> Result<()> {
         verb: "tessera flash",
         error,
     })?;
+    if let Some(old) = report.replaced_pin {
+        eprintln!(
+            "tessera flash: --new-host-key: replaced the pin of {} ({} -> {})",
+            report.host_id,
+            fingerprint(&old),
+            fingerprint(&report.host_public)
+        );
+    }
     print!("{}", render(&report, options.dry_run));
     Ok(())
 }

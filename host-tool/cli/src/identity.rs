@@ -7,12 +7,15 @@
 
 use std::path::{Path, PathBuf};
 
-use ssh_key::{PrivateKey, PublicKey};
+use ssh_key::PrivateKey;
+use tessera_conf::key_lines::parse_ed25519;
+use tessera_core::openssh::{self, fingerprint, SEED_LEN};
+use tessera_core::sshsig::SIGNED_DATA_LEN;
 use zeroize::Zeroizing;
 
 use crate::error::{Result, ToolError};
 use crate::paths;
-use crate::ssh_agent::{self, ed25519_blob};
+use crate::ssh_agent;
 
 pub enum Signer {
     Agent {
@@ -21,7 +24,8 @@ pub enum Signer {
         label: String,
     },
     File {
-        key: ed25519_dalek::SigningKey,
+        seed: Zeroizing<[u8; SEED_LEN]>,
+        public: [u8; 32],
         label: String,
     },
 }
@@ -66,22 +70,23 @@ impl Signer {
             p.push(".pub");
             PathBuf::from(p)
         };
-        if let (Some(mut agent), Ok(pk)) = (agent, PublicKey::read_openssh_file(&pub_path)) {
-            if let Some(public) = pk.key_data().ed25519().map(|k| k.0) {
-                if agent
-                    .ed25519_keys()
-                    .is_ok_and(|ks| ks.iter().any(|k| k.public == public))
-                {
-                    return Ok(Signer::Agent {
-                        agent,
-                        label: format!(
-                            "ssh-agent key {} ({})",
-                            pub_path.display(),
-                            fingerprint(&public)
-                        ),
-                        public,
-                    });
-                }
+        let pub_key = std::fs::read_to_string(&pub_path)
+            .ok()
+            .and_then(|t| t.lines().find_map(|l| parse_ed25519(l).ok().flatten()));
+        if let (Some(mut agent), Some((public, _))) = (agent, pub_key) {
+            if agent
+                .ed25519_keys()
+                .is_ok_and(|ks| ks.iter().any(|k| k.public == public))
+            {
+                return Ok(Signer::Agent {
+                    agent,
+                    label: format!(
+                        "ssh-agent key {} ({})",
+                        pub_path.display(),
+                        fingerprint(&public)
+                    ),
+                    public,
+                });
             }
         }
         if path == pub_path {
@@ -106,19 +111,18 @@ impl Signer {
             .ed25519()
             .ok_or_else(|| ToolError::NotEd25519(path.to_path_buf()))?;
         let seed = Zeroizing::new(kp.private.to_bytes());
-        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let label = format!(
-            "{} ({})",
-            path.display(),
-            fingerprint(&key.verifying_key().to_bytes())
-        );
-        Ok(Signer::File { key, label })
+        let public = openssh::public_key(&seed);
+        let label = format!("{} ({})", path.display(), fingerprint(&public));
+        Ok(Signer::File {
+            seed,
+            public,
+            label,
+        })
     }
 
     pub fn public(&self) -> [u8; 32] {
         match self {
-            Signer::Agent { public, .. } => *public,
-            Signer::File { key, .. } => key.verifying_key().to_bytes(),
+            Signer::Agent { public, .. } | Signer::File { public, .. } => *public,
         }
     }
 
@@ -130,25 +134,12 @@ impl Signer {
 
     /// Signs SSHSIG signed data (built by `tessera_core::sshsig::signed_data`: the same bytes
     /// `ssh-keygen -Y sign -n unlock@tessera` signs). Returns the raw 64-byte ed25519 signature.
-    pub fn sign(&mut self, signed_data: &[u8]) -> Result<[u8; 64]> {
+    pub fn sign(&mut self, signed_data: &[u8; SIGNED_DATA_LEN]) -> Result<[u8; 64]> {
         match self {
             Signer::Agent { agent, public, .. } => agent
                 .sign(public, signed_data)
                 .map_err(ToolError::AgentSign),
-            Signer::File { key, .. } => {
-                use ed25519_dalek::Signer as _;
-                Ok(key.sign(signed_data).to_bytes())
-            }
+            Signer::File { seed, .. } => Ok(openssh::sign_signed_data(seed, signed_data)),
         }
     }
 }
-
-/// `SHA256:...` as `ssh-keygen -l` prints it.
-pub fn fingerprint(public: &[u8; 32]) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(ed25519_blob(public));
-    let b64 = base64ct::Base64Unpadded::encode_string(&digest);
-    format!("SHA256:{b64}")
-}
-
-use base64ct::Encoding as _;

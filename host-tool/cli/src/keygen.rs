@@ -9,8 +9,8 @@ use argh::FromArgs;
 use ssh_key::{rand_core::OsRng, Algorithm, LineEnding, PrivateKey};
 
 use crate::error::{Result, ToolError};
-use crate::identity::fingerprint;
 use crate::paths;
+use tessera_core::openssh::fingerprint;
 
 /// make a new ed25519 signing key (OpenSSH format)
 #[derive(FromArgs, Debug)]

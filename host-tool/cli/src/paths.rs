@@ -6,11 +6,13 @@ use std::path::PathBuf;
 
 use crate::error::{Result, ToolError};
 
-pub fn config_dir() -> Result<PathBuf> {
-    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
-        return Ok(PathBuf::from(x).join("tessera"));
+/// `tessera_conf::layout::config_dir`, or the error that says HOME is missing.
+fn tessera_dir() -> Result<PathBuf> {
+    match tessera_conf::layout::config_dir() {
+        Some(d) => Ok(d),
+        // Only when HOME is unset too: home() says so.
+        None => home(),
     }
-    Ok(home()?.join(".config").join("tessera"))
 }
 
 pub fn home() -> Result<PathBuf> {
@@ -21,9 +23,9 @@ pub fn home() -> Result<PathBuf> {
 }
 
 pub fn default_identity() -> Result<PathBuf> {
-    Ok(config_dir()?.join("id_ed25519"))
+    Ok(tessera_dir()?.join("id_ed25519"))
 }
 
 pub fn known_hosts() -> Result<PathBuf> {
-    Ok(config_dir()?.join("known_hosts"))
+    Ok(tessera_dir()?.join(tessera_conf::layout::KNOWN_HOSTS_FILE))
 }

@@ -10,6 +10,8 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
+use tessera_core::openssh;
+
 const REQUEST_IDENTITIES: u8 = 11;
 const IDENTITIES_ANSWER: u8 = 12;
 const SIGN_REQUEST: u8 = 13;
@@ -59,7 +61,7 @@ impl Client {
 
     /// Signs `data` with the agent's key `public`; returns the raw 64-byte ed25519 signature.
     pub fn sign(&mut self, public: &[u8; 32], data: &[u8]) -> std::io::Result<[u8; 64]> {
-        let blob = ed25519_blob(public);
+        let blob = openssh::blob(public);
         let mut req = vec![SIGN_REQUEST];
         put_string(&mut req, &blob);
         put_string(&mut req, data);
@@ -94,14 +96,6 @@ impl Client {
         self.sock.read_exact(&mut reply)?;
         Ok(reply)
     }
-}
-
-/// The SSH wire encoding of an ed25519 public key (RFC 8709).
-pub fn ed25519_blob(public: &[u8; 32]) -> Vec<u8> {
-    let mut blob = Vec::with_capacity(51);
-    put_string(&mut blob, KEY_TYPE);
-    put_string(&mut blob, public);
-    blob
 }
 
 fn ed25519_from_blob(blob: &[u8]) -> Option<[u8; 32]> {
@@ -160,13 +154,13 @@ mod tests {
     #[test]
     fn blob_round_trips_and_rejects_others() {
         let k = [9u8; 32];
-        assert_eq!(ed25519_from_blob(&ed25519_blob(&k)), Some(k));
+        assert_eq!(ed25519_from_blob(&openssh::blob(&k)), Some(k));
         let mut rsa = Vec::new();
         put_string(&mut rsa, b"ssh-rsa");
         put_string(&mut rsa, &[1, 2, 3]);
         assert_eq!(ed25519_from_blob(&rsa), None);
         assert_eq!(ed25519_from_blob(&[0, 0, 0, 200]), None);
-        let mut long = ed25519_blob(&k);
+        let mut long = openssh::blob(&k).to_vec();
         long.push(0);
         assert_eq!(ed25519_from_blob(&long), None);
     }

@@ -6,11 +6,12 @@ use tessera_core::message::VolumeState;
 
 use crate::connect::{self, Pinning};
 use crate::error::Result;
-use crate::identity::fingerprint;
-use crate::known_hosts::{openssh_line, KnownHosts, Pin};
+use crate::known_hosts::{KnownHosts, Pin};
 use crate::link::DEFAULT_BAUD;
 use crate::paths;
 use crate::target::AgentArgs;
+use tessera_conf::key_lines::openssh_line;
+use tessera_core::openssh::fingerprint;
 
 /// show a waiting agent's host id, host key and volumes
 #[derive(FromArgs, Debug)]
@@ -69,8 +70,8 @@ pub fn run(args: Status) -> Result<()> {
             "{}",
             serde_json::json!({
                 "host_id": host_id,
-                "host_key": openssh_line(&body.host_key),
-                "fingerprint": fingerprint(&body.host_key),
+                "host_key": openssh_line(&body.host_key, ""),
+                "fingerprint": fingerprint(&body.host_key).to_string(),
                 "pinned": pinned,
                 "protocol": body.version,
                 "volumes": vols,

@@ -17,10 +17,11 @@ use zeroize::Zeroizing;
 
 use crate::connect::{self, Pinning};
 use crate::error::{Result, ToolError};
-use crate::identity::{fingerprint, Signer};
+use crate::identity::Signer;
 use crate::link::DEFAULT_BAUD;
 use crate::secrets::{Entered, Source};
 use crate::target::AgentArgs;
+use tessera_core::openssh::fingerprint;
 
 /// How long the agent may take to try every secret (cryptsetup's KDF runs once per volume).
 const RESULT_WAIT: Duration = Duration::from_secs(120);

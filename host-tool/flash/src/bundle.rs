@@ -10,52 +10,66 @@ use crate::elf;
 use crate::error::{Error, Result};
 use crate::keys::HostKey;
 use std::path::{Path, PathBuf};
+use tessera_conf::agent_conf::{
+    self as conf, listen_from_args, Config, Listen, Method, Serial, DEFAULT_PASSFIFO,
+    DEFAULT_RUN_DIR,
+};
+use tessera_core::limits::MAX_VOLUMES;
+use tessera_core::Name;
 
-/// Where things live on the target (docs/interfaces.md, initramfs-hook/).
-pub mod paths {
-    pub const CONF_DIR: &str = "/etc/tessera";
-    pub const AGENT_CONF: &str = "/etc/tessera/agent.conf";
-    pub const HOST_KEY: &str = "/etc/tessera/host_key";
-    pub const HOST_KEY_PUB: &str = "/etc/tessera/host_key.pub";
-    pub const AUTHORIZED_KEYS: &str = "/etc/tessera/authorized_keys";
-    pub const INITRAMFS_CONF: &str = "/etc/tessera/initramfs.conf";
-    pub const AGENT: &str = "/usr/lib/tessera/tessera-agent";
-    pub const KEYSCRIPT: &str = "/usr/lib/tessera/keyscript";
-    pub const HOOK: &str = "/etc/initramfs-tools/hooks/tessera";
-    pub const INIT_PREMOUNT: &str = "/etc/initramfs-tools/scripts/init-premount/tessera";
-    pub const LOCAL_BOTTOM: &str = "/etc/initramfs-tools/scripts/local-bottom/tessera";
-    pub const CONF_HOOK: &str = "/etc/initramfs-tools/conf.d/tessera";
-    /// Inside the initramfs.
-    pub const INITRD_AGENT: &str = "/sbin/tessera-agent";
-    pub const INITRD_KEYSCRIPT: &str = "/lib/tessera/keyscript";
-}
+/// Where things live on the target: the one list in `tessera_conf::layout`.
+pub use tessera_conf::layout as paths;
+use tessera_conf::layout::HookEntry;
 
-/// The initramfs-tools files from the repository's `initramfs-hook/` (or the installed copy).
+/// The initramfs-tools files from the repository's `initramfs-hook/` (or the installed copy):
+/// every line of `initramfs-hook/MANIFEST` that flash installs, with its bytes.
 #[derive(Clone, Debug)]
 pub struct HookFiles {
     pub dir: PathBuf,
-    pub hook: Vec<u8>,
-    pub init_premount: Vec<u8>,
-    pub local_bottom: Vec<u8>,
-    pub keyscript: Vec<u8>,
-    pub conf_hook: Vec<u8>,
+    pub files: Vec<(HookEntry, Vec<u8>)>,
 }
 
 impl HookFiles {
-    /// Reads the five files from `dir`.
+    /// Reads the manifest's files for flash from `dir`.
     pub fn load(dir: &Path) -> Result<HookFiles> {
-        let read = |rel: &str| {
-            let p = dir.join(rel);
-            std::fs::read(&p).map_err(|e| Error::io(&p, "read the hook file", e))
-        };
+        let mut files = Vec::new();
+        for e in paths::hook_manifest() {
+            if e.local.is_none() {
+                continue;
+            }
+            let p = dir.join(e.source);
+            let data = std::fs::read(&p).map_err(|err| Error::io(&p, "read the hook file", err))?;
+            files.push((e, data));
+        }
         Ok(HookFiles {
             dir: dir.to_path_buf(),
-            hook: read("hooks/tessera")?,
-            init_premount: read("scripts/init-premount/tessera")?,
-            local_bottom: read("scripts/local-bottom/tessera")?,
-            keyscript: read("lib/keyscript")?,
-            conf_hook: read("conf-hooks.d/tessera")?,
+            files,
         })
+    }
+
+    /// The bytes of the file at `source` in `initramfs-hook/` (empty if the manifest lacks it,
+    /// which the manifest's own test rules out).
+    fn get(&self, source: &str) -> &[u8] {
+        self.files
+            .iter()
+            .find(|(e, _)| e.source == source)
+            .map(|(_, d)| d.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// The keyscript.
+    pub fn keyscript(&self) -> Vec<u8> {
+        self.get(paths::KEYSCRIPT_SOURCE).to_vec()
+    }
+
+    /// The boot script that starts the agent.
+    pub fn init_premount(&self) -> Vec<u8> {
+        self.get(paths::INIT_PREMOUNT_SOURCE).to_vec()
+    }
+
+    /// The boot script that stops it.
+    pub fn local_bottom(&self) -> Vec<u8> {
+        self.get(paths::LOCAL_BOTTOM_SOURCE).to_vec()
     }
 
     /// `explicit`, else `$TESSERA_HOOK_DIR`, else the installed copy, else `initramfs-hook/` of the
@@ -76,7 +90,7 @@ impl HookFiles {
         }
         tried.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../initramfs-hook"));
         for d in &tried {
-            if d.join("hooks/tessera").is_file() {
+            if d.join(paths::HOOK_SOURCE).is_file() {
                 return HookFiles::load(d);
             }
         }
@@ -174,60 +188,14 @@ pub fn arch_of(bytes: &[u8]) -> Option<std::result::Result<Arch, String>> {
     )
 }
 
-/// One crypttab line.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CrypttabEntry {
-    pub name: String,
-    pub source: String,
-    pub key: String,
-    pub options: String,
-}
-
-/// Parses crypttab(5) text (comments and blank lines skipped; missing fields empty).
-pub fn parse_crypttab(text: &str) -> Vec<CrypttabEntry> {
-    text.lines()
-        .filter(|l| {
-            let t = l.trim();
-            !t.is_empty() && !t.starts_with('#')
-        })
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            Some(CrypttabEntry {
-                name: w.next()?.to_string(),
-                source: w.next()?.to_string(),
-                key: w.next().unwrap_or("none").to_string(),
-                options: w.next().unwrap_or("").to_string(),
-            })
-        })
-        .collect()
-}
-
-/// A device path the initramfs can open for a crypttab source (`UUID=...` via udev's links).
-pub fn device_path(source: &str) -> String {
-    for (tag, dir) in [
-        ("UUID=", "/dev/disk/by-uuid/"),
-        ("PARTUUID=", "/dev/disk/by-partuuid/"),
-        ("LABEL=", "/dev/disk/by-label/"),
-        ("PARTLABEL=", "/dev/disk/by-partlabel/"),
-    ] {
-        if let Some(v) = source.strip_prefix(tag) {
-            return format!("{dir}{v}");
-        }
-    }
-    source.to_string()
-}
+pub use tessera_conf::crypttab::{device_path, parse as parse_crypttab};
+pub use tessera_conf::CrypttabEntry;
 
 /// A volume the agent serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Volume {
     pub name: String,
     pub device: String,
-}
-
-fn valid_name(s: &str) -> bool {
-    (1..=32).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// The volumes to serve: `--volume NAME[=DEVICE]` arguments, or every crypttab entry that is not
@@ -240,7 +208,7 @@ pub fn choose_volumes(
     let mut out = Vec::new();
     if args.is_empty() {
         for e in crypttab {
-            if e.options.split(',').any(|o| o == "noauto") {
+            if e.has_option("noauto") {
                 continue;
             }
             out.push(Volume {
@@ -271,12 +239,9 @@ pub fn choose_volumes(
         }
     }
     for v in &out {
-        if !valid_name(&v.name) {
+        if let Err(e) = Name::new(&v.name) {
             return Err(Error::Usage {
-                problem: format!(
-                    "volume name `{}` is not 1..32 bytes of [A-Za-z0-9._-]",
-                    v.name
-                ),
+                problem: format!("volume name `{}`: {}", v.name, e.message()),
             });
         }
         if v.device.is_empty() || v.device.contains(char::is_whitespace) {
@@ -285,9 +250,12 @@ pub fn choose_volumes(
             });
         }
     }
-    if out.len() > 8 {
+    if out.len() > MAX_VOLUMES {
         return Err(Error::Usage {
-            problem: format!("{} volumes; the agent serves at most 8", out.len()),
+            problem: format!(
+                "{} volumes; the agent serves at most {MAX_VOLUMES}",
+                out.len()
+            ),
         });
     }
     Ok(out)
@@ -308,15 +276,21 @@ pub struct Settings {
 impl Settings {
     /// Checks the host id as the agent does.
     pub fn check(&self) -> Result<()> {
-        if !valid_name(&self.host_id) {
+        if let Err(e) = Name::new(&self.host_id) {
             return Err(Error::Usage {
                 problem: format!(
-                    "host id `{}` is not 1..32 bytes of [A-Za-z0-9._-]; pass --host-id",
-                    self.host_id
+                    "host id `{}`: {}; pass --host-id",
+                    self.host_id,
+                    e.message()
                 ),
             });
         }
-        if self.serial_line().is_none() && self.listen.iter().any(|l| l == "off") {
+        let listen = listen_from_args(&self.listen).map_err(|bad| Error::Usage {
+            problem: format!(
+                "--listen {bad}: not an address:port such as [::]:7743, nor `off` alone"
+            ),
+        })?;
+        if self.serial().is_none() && listen == Listen::Off {
             return Err(Error::Usage {
                 problem: "--listen off and no serial console: nothing could reach the agent".into(),
             });
@@ -324,31 +298,39 @@ impl Settings {
         Ok(())
     }
 
-    fn serial_line(&self) -> Option<String> {
+    fn serial(&self) -> Option<Serial> {
         let c = self.board.console.as_ref().filter(|_| self.serial)?;
-        Some(format!("serial /dev/{} {}", c.device, c.baud))
+        Some(Serial {
+            device: PathBuf::from(format!("/dev/{}", c.device)),
+            baud: c.baud,
+        })
     }
 
-    /// `/etc/tessera/agent.conf` (format: docs/interfaces.md).
+    /// `/etc/tessera/agent.conf` (format: docs/interfaces.md), rendered by `tessera_conf`.
     pub fn agent_conf(&self) -> String {
-        let mut s = format!(
-            "# tessera-agent config, written by `tessera flash --board {}`; see docs/interfaces.md\n",
+        Config {
+            host_id: self.host_id.clone(),
+            host_key: paths::HOST_KEY.into(),
+            authorized_keys: paths::AUTHORIZED_KEYS.into(),
+            // `check` refused listen values that are not addresses or `off`.
+            listen: listen_from_args(&self.listen).unwrap_or(Listen::Default),
+            serial: self.serial(),
+            volumes: self
+                .volumes
+                .iter()
+                .map(|v| conf::Volume {
+                    name: v.name.clone(),
+                    device: PathBuf::from(&v.device),
+                    method: Method::Keyscript,
+                })
+                .collect(),
+            run_dir: DEFAULT_RUN_DIR.into(),
+            passfifo: DEFAULT_PASSFIFO.into(),
+        }
+        .render(&format!(
+            "tessera-agent config, written by `tessera flash --board {}`; see docs/interfaces.md",
             self.board.name
-        );
-        s.push_str(&format!("host-id {}\n", self.host_id));
-        s.push_str(&format!("host-key {}\n", paths::HOST_KEY));
-        s.push_str(&format!("authorized-keys {}\n", paths::AUTHORIZED_KEYS));
-        for l in &self.listen {
-            s.push_str(&format!("listen {l}\n"));
-        }
-        if let Some(line) = self.serial_line() {
-            s.push_str(&line);
-            s.push('\n');
-        }
-        for v in &self.volumes {
-            s.push_str(&format!("volume {} {} keyscript\n", v.name, v.device));
-        }
-        s
+        ))
     }
 
     /// `/etc/tessera/initramfs.conf`, sourced by the hook (NIC modules) and local-bottom (IFDOWN).
@@ -403,19 +385,11 @@ pub fn root_files(
     }
     if let Some(h) = hook {
         files.push(FileSpec::new(paths::AGENT, 0o755, agent.to_vec()));
-        files.push(FileSpec::new(paths::KEYSCRIPT, 0o755, h.keyscript.clone()));
-        files.push(FileSpec::new(paths::HOOK, 0o755, h.hook.clone()));
-        files.push(FileSpec::new(
-            paths::INIT_PREMOUNT,
-            0o755,
-            h.init_premount.clone(),
-        ));
-        files.push(FileSpec::new(
-            paths::LOCAL_BOTTOM,
-            0o755,
-            h.local_bottom.clone(),
-        ));
-        files.push(FileSpec::new(paths::CONF_HOOK, 0o644, h.conf_hook.clone()));
+        for (e, data) in &h.files {
+            if let Some(local) = e.local {
+                files.push(FileSpec::new(local, e.mode, data.clone()));
+            }
+        }
     }
     files
 }

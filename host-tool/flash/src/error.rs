@@ -51,6 +51,13 @@ pub enum Error {
     },
     /// The image or root uses dracut, which no flash mode installs into.
     Dracut { target: String },
+    /// The admin's known_hosts pins the host id to another key than the one flashed.
+    PinDiffers {
+        host_id: String,
+        known_hosts: PathBuf,
+        pinned: String,
+        flashed: String,
+    },
     /// The command line is inconsistent.
     Usage { problem: String },
 }
@@ -94,6 +101,9 @@ impl Error {
             Error::Key { .. } => "give an OpenSSH ssh-ed25519 public key line (ssh-keygen -t ed25519 makes one)".into(),
             // No flash mode installs the dracut module: name the tool that does, not another mode.
             Error::Dracut { .. } => "on that system, run initramfs-hook/install.sh (it adds the dracut module 95tessera), put tessera-agent in /usr/lib/tessera and its config in /etc/tessera (docs/interfaces.md), then run dracut -f".into(),
+            Error::PinDiffers { .. } => {
+                "if the host's key changed on purpose, pass --new-host-key to replace the pin".into()
+            }
             Error::Usage { .. } => "see tessera flash --help".into(),
         }
     }
@@ -148,6 +158,16 @@ impl fmt::Display for Error {
             Error::Dracut { target } => write!(
                 f,
                 "{target} uses dracut: tessera flash installs initramfs-tools boot scripts only"
+            ),
+            Error::PinDiffers {
+                host_id,
+                known_hosts,
+                pinned,
+                flashed,
+            } => write!(
+                f,
+                "{} pins {host_id} to {pinned}, not to the flashed host key {flashed}",
+                known_hosts.display()
             ),
             Error::Usage { problem } => write!(f, "{problem}"),
         }

@@ -38,6 +38,8 @@ pub struct Report {
     pub notes: Vec<String>,
     pub host_id: String,
     pub host_public: [u8; 32],
+    /// The pin of this host that `--new-host-key` replaced (the tool says so on stderr).
+    pub replaced_pin: Option<[u8; 32]>,
 }
 
 /// The admin keys to install: the explicit ones when any is given, else the admin's own key plus
@@ -133,31 +135,42 @@ pub fn conf_host_id(conf: &str) -> Option<String> {
     })
 }
 
-/// Writes `known_hosts` unless `--dry-run`; says what it did.
-pub fn pin(report: &mut Report, dry_run: bool, no_pin: bool) -> Result<()> {
+/// Pins the host key in `known_hosts` unless `--dry-run` or `--no-pin` (policy in
+/// `tessera_conf::known_hosts`: a differing pin is replaced only with `replace`, i.e.
+/// `--new-host-key`); says what it did. `Some(old)` when a pin of `old` was replaced: the caller
+/// tells the admin on stderr.
+pub fn pin(
+    report: &mut Report,
+    dry_run: bool,
+    no_pin: bool,
+    replace: bool,
+) -> Result<Option<[u8; 32]>> {
     let fp = keys::fingerprint(&report.host_public);
     if no_pin {
         report.notes.push(format!(
             "host key of {} is {fp} (not pinned: --no-pin)",
             report.host_id
         ));
-        return Ok(());
+        return Ok(None);
     }
-    let Some(dir) = keys::config_dir() else {
+    let Some(dir) = tessera_conf::layout::config_dir() else {
         report.notes.push(format!(
             "HOME is not set: pin {fp} for {} by hand",
             report.host_id
         ));
-        return Ok(());
+        return Ok(None);
     };
-    let kh = dir.join("known_hosts");
+    let kh = dir.join(tessera_conf::layout::KNOWN_HOSTS_FILE);
     report
         .actions
         .push(format!("pin {} {fp} in {}", report.host_id, kh.display()));
-    if !dry_run {
-        keys::pin(&kh, &report.host_id, &report.host_public)?;
+    if dry_run {
+        return Ok(None);
     }
-    Ok(())
+    match keys::pin(&kh, &report.host_id, &report.host_public, replace)? {
+        keys::Pinned::Replaced { old } => Ok(Some(old)),
+        keys::Pinned::Added | keys::Pinned::Kept => Ok(None),
+    }
 }
 
 /// `dir` joined with an absolute target path.

@@ -2,20 +2,24 @@
 //! `tessera-agent --gen-host-key`), the admins' `authorized_keys`, and the local pin of the new host
 //! key in `$XDG_CONFIG_HOME/tessera/known_hosts` (`HOST-ID ssh-ed25519 AAAA...`).
 //!
-//! Only ssh-ed25519 keys are kept (the agent uses no other type); options in front of a key
-//! (dropbear's `command="..."`) are dropped. The seed is never printed or logged.
+//! Only ssh-ed25519 keys are kept (the agent uses no other type); lines are read with the core's
+//! parser (`tessera_core::openssh`, as the agent reads them), so options in front of a key
+//! (dropbear's `command="..."`) are dropped. The seed is never printed or logged, and is wiped
+//! from memory when dropped.
 
 use crate::error::{Error, Result};
-use ssh_key::public::{Ed25519PublicKey, KeyData};
-use ssh_key::PublicKey;
 use std::path::{Path, PathBuf};
+use tessera_conf::known_hosts::{KnownHosts, Pin};
+use tessera_conf::layout;
+use tessera_core::openssh::{self, KeyLine};
+use zeroize::Zeroizing;
 
-/// Length of the host key seed file.
-pub const SEED_LEN: usize = 32;
+pub use tessera_conf::key_lines::openssh_line;
+pub use tessera_core::openssh::{fingerprint, SEED_LEN};
 
 /// A host key: the secret seed and its public half.
 pub struct HostKey {
-    pub seed: [u8; SEED_LEN],
+    pub seed: Zeroizing<[u8; SEED_LEN]>,
     pub public: [u8; 32],
 }
 
@@ -31,9 +35,8 @@ impl HostKey {
     }
 
     pub fn from_seed(seed: [u8; SEED_LEN]) -> HostKey {
-        let public = ed25519_dalek::SigningKey::from_bytes(&seed)
-            .verifying_key()
-            .to_bytes();
+        let seed = Zeroizing::new(seed);
+        let public = openssh::public_key(&seed);
         HostKey { seed, public }
     }
 
@@ -52,60 +55,24 @@ impl HostKey {
     }
 }
 
-impl Drop for HostKey {
-    fn drop(&mut self) {
-        // Best effort without pulling zeroize: the seed leaves the process only into files.
-        for b in self.seed.iter_mut() {
-            unsafe { std::ptr::write_volatile(b, 0) };
-        }
-    }
-}
-
-/// An OpenSSH public key line for an ed25519 key.
-pub fn openssh_line(public: &[u8; 32], comment: &str) -> String {
-    let mut key = PublicKey::from(KeyData::Ed25519(Ed25519PublicKey(*public)));
-    key.set_comment(comment);
-    key.to_openssh().unwrap_or_default()
-}
-
-/// `SHA256:...` as ssh-keygen -l prints it.
-pub fn fingerprint(public: &[u8; 32]) -> String {
-    let key = PublicKey::from(KeyData::Ed25519(Ed25519PublicKey(*public)));
-    key.fingerprint(ssh_key::HashAlg::Sha256).to_string()
-}
-
 /// Parses authorized_keys text: returns the ssh-ed25519 keys as clean lines (`ssh-ed25519 AAAA...
 /// comment`) and how many lines of other types were skipped. A broken line is an error naming it.
 pub fn ed25519_lines(name: &str, text: &str) -> Result<(Vec<String>, usize)> {
     let mut keys = Vec::new();
     let mut skipped = 0;
     for (n, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        // Skip options: the key starts at the first word that is a key type.
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let Some(at) = words
-            .iter()
-            .position(|w| w.starts_with("ssh-") || w.starts_with("ecdsa-") || w.starts_with("sk-"))
-        else {
-            return Err(Error::Key {
-                source_name: format!("{name}:{}", n + 1),
-                problem: "no key type on this line".into(),
-            });
-        };
-        if words[at] != "ssh-ed25519" {
-            skipped += 1;
-            continue;
-        }
-        let key_text = words[at..].join(" ");
-        let key = PublicKey::from_openssh(&key_text).map_err(|e| Error::Key {
-            source_name: format!("{name}:{}", n + 1),
-            problem: format!("broken ssh-ed25519 key: {e}"),
-        })?;
-        if let Ok(line) = key.to_openssh() {
-            keys.push(line);
+        match openssh::parse_line(raw.as_bytes()) {
+            Ok(KeyLine::Blank) => {}
+            Ok(KeyLine::OtherKeyType) => skipped += 1,
+            Ok(KeyLine::Ed25519 { key, comment }) => {
+                keys.push(openssh_line(&key, &String::from_utf8_lossy(comment)));
+            }
+            Err(e) => {
+                return Err(Error::Key {
+                    source_name: format!("{name}:{}", n + 1),
+                    problem: format!("broken ssh-ed25519 key: {e}"),
+                })
+            }
         }
     }
     Ok((keys, skipped))
@@ -143,7 +110,7 @@ pub fn merge(into: &mut Vec<String>, more: Vec<String>) {
 /// The admin's own public key: tessera's, else OpenSSH's ed25519 key.
 pub fn own_public_key() -> Option<(PathBuf, Vec<String>)> {
     let mut candidates = Vec::new();
-    if let Some(dir) = config_dir() {
+    if let Some(dir) = layout::config_dir() {
         candidates.push(dir.join("id_ed25519.pub"));
     }
     if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
@@ -156,37 +123,40 @@ pub fn own_public_key() -> Option<(PathBuf, Vec<String>)> {
     })
 }
 
-/// `$XDG_CONFIG_HOME/tessera`, or `~/.config/tessera`.
-pub fn config_dir() -> Option<PathBuf> {
-    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
-        return Some(PathBuf::from(x).join("tessera"));
-    }
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(|h| PathBuf::from(h).join(".config/tessera"))
+/// What [`pin`] did to the known_hosts file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pinned {
+    /// The host id was not pinned: its pin was appended.
+    Added,
+    /// The host id was already pinned to this key.
+    Kept,
+    /// The host id was pinned to `old`; `replace` was asked for, so the pin now names the new key.
+    Replaced { old: [u8; 32] },
 }
 
-/// Pins `public` for `host_id` in `known_hosts`, replacing an older pin of the same host id: flash
-/// made the new key, so it is the one to trust. Returns the file written.
-pub fn pin(known_hosts: &Path, host_id: &str, public: &[u8; 32]) -> Result<()> {
-    let old = std::fs::read_to_string(known_hosts).unwrap_or_default();
-    let mut out = String::new();
-    for line in old.lines() {
-        let id = line.split_whitespace().next();
-        if id == Some(host_id) && !line.trim_start().starts_with('#') {
-            continue;
-        }
-        out.push_str(line);
-        out.push('\n');
+/// Pins `public` for `host_id` in `known_hosts` by the policy of `tessera_conf::known_hosts`: an
+/// unknown host id is appended, a matching pin kept, and a differing pin replaced only when
+/// `replace` (`--new-host-key`) says so; otherwise it is [`Error::PinDiffers`].
+pub fn pin(known_hosts: &Path, host_id: &str, public: &[u8; 32], replace: bool) -> Result<Pinned> {
+    let kh = KnownHosts::new(known_hosts.to_path_buf());
+    let write = |e| Error::io(known_hosts, "write", e);
+    match kh.check(host_id, public) {
+        Pin::Matches => Ok(Pinned::Kept),
+        Pin::Unknown => kh
+            .append(host_id, public)
+            .map(|()| Pinned::Added)
+            .map_err(write),
+        Pin::Differs(old) if replace => kh
+            .replace(host_id, public)
+            .map(|()| Pinned::Replaced { old })
+            .map_err(write),
+        Pin::Differs(old) => Err(Error::PinDiffers {
+            host_id: host_id.into(),
+            known_hosts: known_hosts.to_path_buf(),
+            pinned: fingerprint(&old).to_string(),
+            flashed: fingerprint(public).to_string(),
+        }),
     }
-    let key = openssh_line(public, "");
-    out.push_str(&format!("{host_id} {}\n", key.trim()));
-    if let Some(dir) = known_hosts.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", e))?;
-    }
-    let tmp = known_hosts.with_extension("tessera-tmp");
-    std::fs::write(&tmp, out).map_err(|e| Error::io(&tmp, "write", e))?;
-    std::fs::rename(&tmp, known_hosts).map_err(|e| Error::io(known_hosts, "replace", e))
 }
 
 #[cfg(test)]
@@ -212,7 +182,7 @@ mod tests {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains(&fingerprint(&k.public)), "{text}");
+        assert!(text.contains(fingerprint(&k.public).as_str()), "{text}");
         let a = HostKey::generate().unwrap();
         let b = HostKey::generate().unwrap();
         assert_ne!(a.public, b.public);
@@ -241,19 +211,23 @@ mod tests {
     }
 
     #[test]
-    fn pinning_replaces_the_old_key_of_the_host_only() {
+    fn pinning_never_replaces_a_pin_unless_asked() {
         let dir = tempfile::tempdir().unwrap();
         let kh = dir.path().join("tessera/known_hosts");
-        pin(&kh, "web1", &[1; 32]).unwrap();
-        pin(&kh, "web2", &[2; 32]).unwrap();
-        pin(&kh, "web1", &[3; 32]).unwrap();
+        assert_eq!(pin(&kh, "web1", &[1; 32], false).unwrap(), Pinned::Added);
+        assert_eq!(pin(&kh, "web2", &[2; 32], false).unwrap(), Pinned::Added);
+        assert_eq!(pin(&kh, "web1", &[1; 32], false).unwrap(), Pinned::Kept);
+        let err = pin(&kh, "web1", &[3; 32], false).unwrap_err();
+        assert!(matches!(err, Error::PinDiffers { .. }), "{err}");
+        assert!(err.hint().contains("--new-host-key"), "{}", err.hint());
+        assert_eq!(
+            pin(&kh, "web1", &[3; 32], true).unwrap(),
+            Pinned::Replaced { old: [1; 32] }
+        );
         let text = std::fs::read_to_string(&kh).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
         assert!(lines[0].starts_with("web2 ssh-ed25519 "));
-        assert_eq!(
-            lines[1],
-            format!("web1 {}", openssh_line(&[3; 32], "").trim())
-        );
+        assert_eq!(lines[1], format!("web1 {}", openssh_line(&[3; 32], "")));
     }
 }

@@ -47,7 +47,7 @@ pub struct Options {
     pub authorized_keys: Option<PathBuf>,
     /// A 32-byte seed file to use as the host key.
     pub host_key: Option<PathBuf>,
-    /// Make a new host key even if the target has one.
+    /// Make a new host key even if the target has one, and replace its pin in known_hosts.
     pub new_host_key: bool,
     /// Pin the host key in ~/.config/tessera/known_hosts.
     pub pin: bool,
@@ -80,6 +80,11 @@ pub fn run(mode: &Mode, options: &Options) -> Result<Report> {
         } => modes::root::run(dir, &inputs, *update_initramfs)?,
         Mode::Ssh(target) => modes::ssh::run(target, &inputs)?,
     };
-    inputs::pin(&mut report, options.dry_run, !options.pin)?;
+    report.replaced_pin = inputs::pin(
+        &mut report,
+        options.dry_run,
+        !options.pin,
+        options.new_host_key,
+    )?;
     Ok(report)
 }

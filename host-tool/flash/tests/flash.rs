@@ -681,6 +681,52 @@ fn the_host_key_is_pinned_in_known_hosts() {
         pubfile.split_whitespace().nth(1),
         line.split_whitespace().nth(2)
     );
+
+    // Flashing again keeps the target's key: the pin matches and stays as it is.
+    let mut c = cmd(dir.path(), host_board());
+    let c_mode = Mode::Root {
+        dir: r.clone(),
+        update_initramfs: false,
+    };
+    c.pin = true;
+    tessera_flash::run(&c_mode, &c).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(config.join("tessera/known_hosts")).unwrap(),
+        line
+    );
+    // Another host key is never pinned silently: an error that names --new-host-key ...
+    let other = dir.path().join("other_key");
+    std::fs::write(&other, [42u8; 32]).unwrap();
+    let mut c = cmd(dir.path(), host_board());
+    let c_mode = Mode::Root {
+        dir: r.clone(),
+        update_initramfs: false,
+    };
+    c.pin = true;
+    c.host_key = Some(other.clone());
+    let err = tessera_flash::run(&c_mode, &c).unwrap_err();
+    assert!(matches!(err, Error::PinDiffers { .. }), "{err}");
+    assert!(err.hint().contains("--new-host-key"), "{}", err.hint());
+    assert_eq!(
+        std::fs::read_to_string(config.join("tessera/known_hosts")).unwrap(),
+        line
+    );
+    // ... which replaces the pin on purpose.
+    let mut c = cmd(dir.path(), host_board());
+    let c_mode = Mode::Root {
+        dir: r.clone(),
+        update_initramfs: false,
+    };
+    c.pin = true;
+    c.new_host_key = true;
+    let report = tessera_flash::run(&c_mode, &c).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(config.join("tessera/known_hosts")).unwrap(),
+        format!(
+            "nas1 {}\n",
+            tessera_flash::keys::openssh_line(&report.host_public, "")
+        )
+    );
 }
 
 /// A real sshd on 127.0.0.1 that lets this user in with a throwaway key.

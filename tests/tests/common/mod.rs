@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::time::Duration;
-use tessera_e2e::chroot::{Arch, Flavor};
+use tessera_e2e::chroot::{Arch, Flavor, QemuArch};
 use tessera_e2e::pty::PtyBridge;
 use tessera_e2e::scenario::{
     agent_conf, shared_keys, tessera_files, Scenario, DATA_PASSPHRASE, PASSPHRASE,

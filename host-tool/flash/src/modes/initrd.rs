@@ -251,11 +251,7 @@ fn segment_files(
 
     let mut files: Vec<(String, u32, Vec<u8>)> = vec![
         (paths::INITRD_AGENT.into(), 0o755, agent.to_vec()),
-        (
-            paths::INITRD_KEYSCRIPT.into(),
-            0o755,
-            hook.keyscript.clone(),
-        ),
+        (paths::INITRD_KEYSCRIPT.into(), 0o755, hook.keyscript()),
         (paths::AGENT_CONF.into(), 0o600, conf.into_bytes()),
         (paths::HOST_KEY.into(), 0o600, host_key.seed.to_vec()),
         (
@@ -275,12 +271,12 @@ fn segment_files(
         (
             "/scripts/init-premount/tessera".into(),
             0o755,
-            hook.init_premount.clone(),
+            hook.init_premount(),
         ),
         (
             "/scripts/local-bottom/tessera".into(),
             0o755,
-            hook.local_bottom.clone(),
+            hook.local_bottom(),
         ),
     ];
     for stage in ["init-premount", "local-bottom"] {
