@@ -23,10 +23,10 @@ for a in x86_64 aarch64; do
     mkdir -p "target/deb-agents/$a"
     cp "target/$a-unknown-linux-musl/release/tessera-agent" "target/deb-agents/$a/tessera-agent"
 done
-cargo build --quiet --release -p tessera
+cargo build --quiet --release -p tessera -p tessera-sensors
 cargo deb --quiet -p tessera --no-build --no-strip -o "$OUT/"
 if [ "${HOST_ARM64:-1}" = 1 ]; then
-    cargo build --quiet --release -p tessera --target aarch64-unknown-linux-musl
+    cargo build --quiet --release -p tessera -p tessera-sensors --target aarch64-unknown-linux-musl
     cargo deb --quiet -p tessera --target aarch64-unknown-linux-musl --no-build --no-strip -o "$OUT/"
 fi
 for deb in "$OUT"/*.deb; do

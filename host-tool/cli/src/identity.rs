@@ -13,13 +13,13 @@ use tessera_core::openssh::{self, fingerprint, SEED_LEN};
 use tessera_core::sshsig::SIGNED_DATA_LEN;
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::error::{Result, ToolError};
 use crate::paths;
-use crate::ssh_agent::Agent;
+use crate::ssh_agent;
 
 pub enum Signer {
     Agent {
-        agent: Agent,
+        agent: ssh_agent::Client,
         public: [u8; 32],
         label: String,
     },
@@ -35,7 +35,7 @@ impl Signer {
     pub fn select(identity: Option<&Path>) -> Result<Signer> {
         let mut agent = std::env::var_os("SSH_AUTH_SOCK")
             .filter(|s| !s.is_empty())
-            .and_then(|s| Agent::connect(Path::new(&s)).ok());
+            .and_then(|s| ssh_agent::Client::connect(Path::new(&s)).ok());
         if let Some(path) = identity {
             return Signer::from_file(path, agent);
         }
@@ -58,14 +58,11 @@ impl Signer {
                 return Signer::from_file(&path, None);
             }
         }
-        Err(Error::other(
-            "no ed25519 key: none in ssh-agent, none in ~/.config/tessera or ~/.ssh",
-            "run `tessera keygen`, or `ssh-add` an ed25519 key, or pass --identity FILE",
-        ))
+        Err(ToolError::NoKey)
     }
 
     /// A key file (private, or a `.pub` whose private half is in the ssh-agent).
-    fn from_file(path: &Path, agent: Option<Agent>) -> Result<Signer> {
+    fn from_file(path: &Path, agent: Option<ssh_agent::Client>) -> Result<Signer> {
         let pub_path = if path.extension().is_some_and(|e| e == "pub") {
             path.to_path_buf()
         } else {
@@ -93,38 +90,26 @@ impl Signer {
             }
         }
         if path == pub_path {
-            return Err(Error::other(
-                format!("{}: its private key is not in ssh-agent", path.display()),
-                "run `ssh-add` with the private key, or pass the private key file to --identity",
-            ));
+            return Err(ToolError::PubNotInAgent(path.to_path_buf()));
         }
-        let mut key = PrivateKey::read_openssh_file(path).map_err(|e| {
-            Error::other(
-                format!("cannot read key {}: {e}", path.display()),
-                "pass an OpenSSH ed25519 private key to --identity, or run `tessera keygen`",
-            )
+        let mut key = PrivateKey::read_openssh_file(path).map_err(|error| ToolError::ReadKey {
+            path: path.to_path_buf(),
+            error,
         })?;
         if key.is_encrypted() {
             let pass = crate::prompt::secret(&format!("Passphrase for {}: ", path.display()))
-                .map_err(|e| {
-                    Error::other(
-                        format!("cannot ask for the passphrase of {}: {e}", path.display()),
-                        "add the key to ssh-agent with `ssh-add`",
-                    )
+                .map_err(|error| ToolError::AskPassphrase {
+                    path: path.to_path_buf(),
+                    error,
                 })?;
-            key = key.decrypt(&pass[..]).map_err(|_| {
-                Error::other(
-                    format!("wrong passphrase for {}", path.display()),
-                    "try again, or add the key to ssh-agent with `ssh-add`",
-                )
-            })?;
+            key = key
+                .decrypt(&pass[..])
+                .map_err(|_| ToolError::WrongPassphrase(path.to_path_buf()))?;
         }
-        let kp = key.key_data().ed25519().ok_or_else(|| {
-            Error::other(
-                format!("{} is not an ed25519 key", path.display()),
-                "tessera signs with ed25519 only: run `tessera keygen` or `ssh-keygen -t ed25519`",
-            )
-        })?;
+        let kp = key
+            .key_data()
+            .ed25519()
+            .ok_or_else(|| ToolError::NotEd25519(path.to_path_buf()))?;
         let seed = Zeroizing::new(kp.private.to_bytes());
         let public = openssh::public_key(&seed);
         let label = format!("{} ({})", path.display(), fingerprint(&public));
@@ -151,12 +136,9 @@ impl Signer {
     /// `ssh-keygen -Y sign -n unlock@tessera` signs). Returns the raw 64-byte ed25519 signature.
     pub fn sign(&mut self, signed_data: &[u8; SIGNED_DATA_LEN]) -> Result<[u8; 64]> {
         match self {
-            Signer::Agent { agent, public, .. } => agent.sign(public, signed_data).map_err(|e| {
-                Error::other(
-                    format!("ssh-agent could not sign: {e}"),
-                    "check `ssh-add -l`, or pass --identity FILE",
-                )
-            }),
+            Signer::Agent { agent, public, .. } => agent
+                .sign(public, signed_data)
+                .map_err(ToolError::AgentSign),
             Signer::File { seed, .. } => Ok(openssh::sign_signed_data(seed, signed_data)),
         }
     }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use argh::FromArgs;
 use ssh_key::{rand_core::OsRng, Algorithm, LineEnding, PrivateKey};
 
-use crate::error::{Error, Result};
+use crate::error::{Result, ToolError};
 use crate::paths;
 use tessera_core::openssh::fingerprint;
 
@@ -33,17 +33,12 @@ pub fn run(args: Keygen) -> Result<()> {
     pub_path.push(".pub");
     let pub_path = PathBuf::from(pub_path);
     if path.exists() || pub_path.exists() {
-        return Err(Error::other(
-            format!("{} already exists", path.display()),
-            "keep it, or remove it first, or pass --file OTHER",
-        ));
+        return Err(ToolError::KeyExists(path));
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            Error::other(
-                format!("cannot create {}: {e}", dir.display()),
-                "check permissions",
-            )
+        std::fs::create_dir_all(dir).map_err(|error| ToolError::CreateDir {
+            dir: dir.to_path_buf(),
+            error,
         })?;
     }
     let comment = args.comment.unwrap_or_else(|| {
@@ -52,14 +47,11 @@ pub fn run(args: Keygen) -> Result<()> {
             std::env::var("USER").unwrap_or_else(|_| "admin".into())
         )
     });
-    let mut key = PrivateKey::random(&mut OsRng, Algorithm::Ed25519)
-        .map_err(|e| Error::other(format!("cannot make a key: {e}"), "check /dev/urandom"))?;
+    let mut key = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).map_err(ToolError::MakeKey)?;
     key.set_comment(&comment);
-    let write_err = |p: &PathBuf, e: ssh_key::Error| {
-        Error::other(
-            format!("cannot write {}: {e}", p.display()),
-            "check permissions",
-        )
+    let write_err = |p: &PathBuf, error: ssh_key::Error| ToolError::WriteKey {
+        path: p.clone(),
+        error,
     };
     key.write_openssh_file(&path, LineEnding::LF)
         .map_err(|e| write_err(&path, e))?;

@@ -14,7 +14,7 @@ use tessera_conf::key_lines::parse_ed25519;
 pub use tessera_conf::known_hosts::{KnownHosts, Pin};
 use tessera_core::openssh::fingerprint;
 
-use crate::error::{code, Error, Result};
+use crate::error::{Result, ToolError};
 
 /// Parses `ssh-ed25519 AAAA... [comment]`, or reads it from a file when `s` names one.
 pub fn parse_key(s: &str) -> Option<[u8; 32]> {
@@ -31,12 +31,26 @@ pub fn parse_key(s: &str) -> Option<[u8; 32]> {
 
 /// Appends a pin for an unknown host (the policy in `tessera_conf::known_hosts`: never replace).
 fn add(kh: &KnownHosts, host_id: &str, public: &[u8; 32]) -> Result<()> {
-    kh.append(host_id, public).map_err(|e| {
-        Error::other(
-            format!("cannot write {}: {e}", kh.path().display()),
-            "check the permissions of your tessera config folder",
-        )
-    })
+    kh.append(host_id, public)
+        .map_err(|error| ToolError::WriteKnownHosts {
+            path: kh.path().to_path_buf(),
+            error,
+        })
+}
+
+/// The refusal for a host whose key differs from its pin (the one place that names the fix).
+pub fn changed(
+    kh: &KnownHosts,
+    host_id: &str,
+    pinned: [u8; 32],
+    presented: &[u8; 32],
+) -> ToolError {
+    ToolError::HostKeyChanged {
+        host_id: host_id.into(),
+        pinned,
+        presented: *presented,
+        known_hosts: kh.path().to_path_buf(),
+    }
 }
 
 /// The whole pinning decision for a challenge from `host_id` signed by `public`.
@@ -47,42 +61,29 @@ pub fn verify(
     public: &[u8; 32],
     given: Option<&[u8; 32]>,
 ) -> Result<()> {
-    let fp = fingerprint(public);
     if let Some(g) = given {
         if g != public {
-            return Err(Error::new(
-                code::HOST_KEY,
-                format!("host {host_id} presented key {fp}, not the one given with --host-key"),
-                "check that you reached the right machine and passed its host key",
-            ));
+            return Err(ToolError::NotTheGivenHostKey {
+                presented: Some((host_id.into(), *public)),
+            });
         }
     }
     match kh.check(host_id, public) {
         Pin::Matches => Ok(()),
-        Pin::Differs(pinned) => Err(Error::new(
-            code::HOST_KEY,
-            format!(
-                "host key of {host_id} changed: pinned {}, presented {fp}",
-                fingerprint(&pinned)
-            ),
-            format!(
-                "if the host was re-flashed on purpose, remove its line from {}",
-                kh.path().display()
-            ),
-        )),
+        Pin::Differs(pinned) => Err(changed(kh, host_id, pinned, public)),
         Pin::Unknown if given.is_some() => add(kh, host_id, public),
         Pin::Unknown => {
             if ask_yes(&format!(
-                "host {host_id} is not pinned yet; its host key is {fp}\n\
-                 Pin it and continue? [y/N] "
+                "host {host_id} is not pinned yet; its host key is {}\n\
+                 Pin it and continue? [y/N] ",
+                fingerprint(public)
             ))? {
                 add(kh, host_id, public)
             } else {
-                Err(Error::new(
-                    code::HOST_KEY,
-                    format!("host {host_id} (key {fp}) is not pinned"),
-                    "compare the fingerprint with `tessera-agent --gen-host-key` output or pass --host-key KEY",
-                ))
+                Err(ToolError::NotPinned {
+                    host_id: host_id.into(),
+                    key: *public,
+                })
             }
         }
     }
@@ -104,18 +105,14 @@ fn ask_yes(question: &str) -> Result<bool> {
     let mut line = String::new();
     std::io::BufReader::new(&tty)
         .read_line(&mut line)
-        .map_err(|e| {
-            Error::other(
-                format!("cannot read the answer: {e}"),
-                "pass --host-key KEY",
-            )
-        })?;
+        .map_err(ToolError::ReadAnswer)?;
     Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit::ExitCode;
     use tessera_conf::key_lines::openssh_line;
 
     #[test]
@@ -128,12 +125,12 @@ mod tests {
         verify(&kh, "web2", &b, Some(&b)).unwrap();
         assert_eq!(kh.check("web2", &b), Pin::Matches);
         assert_eq!(
-            verify(&kh, "web1", &b, Some(&b)).unwrap_err().code,
-            code::HOST_KEY
+            verify(&kh, "web1", &b, Some(&b)).unwrap_err().exit(),
+            ExitCode::HostKey
         );
         assert_eq!(
-            verify(&kh, "web3", &a, Some(&b)).unwrap_err().code,
-            code::HOST_KEY
+            verify(&kh, "web3", &a, Some(&b)).unwrap_err().exit(),
+            ExitCode::HostKey
         );
         assert_eq!(kh.check("web1", &a), Pin::Matches, "never replaced");
         let _ = fs::remove_dir_all(&dir);

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use crate::error::{code, Error, Result};
+use crate::error::{Result, ToolError};
 
 pub const DEFAULT_PORT: u16 = 7743;
 pub const DEFAULT_BAUD: u32 = 115_200;
@@ -57,25 +57,21 @@ impl Link {
                         Err(e) => last = Some(e),
                     }
                 }
-                let e = last
+                let error = last
                     .map(|e| e.to_string())
                     .unwrap_or_else(|| "no address".into());
-                Err(Error::new(
-                    code::UNREACHABLE,
-                    format!("cannot connect to {host}: {e}"),
-                    "check that the server waits at its unlock prompt and that the port is open, or use --wait",
-                ))
+                Err(ToolError::Connect {
+                    host: host.clone(),
+                    error,
+                })
             }
             Target::Serial { device, baud } => {
                 let port = serialport::new(device, *baud)
                     .timeout(Duration::from_millis(200))
                     .open_native()
-                    .map_err(|e| {
-                        Error::new(
-                            code::UNREACHABLE,
-                            format!("cannot open {device}: {e}"),
-                            "check the device name and that no other program (screen, minicom) holds it",
-                        )
+                    .map_err(|e| ToolError::OpenSerial {
+                        device: device.clone(),
+                        error: e.to_string(),
                     })?;
                 Ok(Link::new(Box::new(port), true))
             }
@@ -95,13 +91,7 @@ impl Link {
         self.io
             .write_all(frame)
             .and_then(|_| self.io.flush())
-            .map_err(|e| {
-                Error::new(
-                    code::UNREACHABLE,
-                    format!("the connection broke while sending: {e}"),
-                    "run the command again",
-                )
-            })?;
+            .map_err(ToolError::SendBroke)?;
         self.sent += frame.len();
         Ok(())
     }
@@ -113,13 +103,7 @@ impl Link {
         while Instant::now() < deadline {
             match self.io.read(&mut chunk) {
                 Ok(0) if self.is_serial => {}
-                Ok(0) => {
-                    return Err(Error::new(
-                        code::UNREACHABLE,
-                        "the agent closed the connection",
-                        "it may be rate limiting you or be full: wait a minute, then run the command again",
-                    ))
-                }
+                Ok(0) => return Err(ToolError::Closed),
                 Ok(n) => {
                     self.received += n;
                     return Ok(chunk[..n].to_vec());
@@ -131,13 +115,7 @@ impl Link {
                             | std::io::ErrorKind::TimedOut
                             | std::io::ErrorKind::Interrupted
                     ) => {}
-                Err(e) => {
-                    return Err(Error::new(
-                        code::UNREACHABLE,
-                        format!("reading from the agent failed: {e}"),
-                        "run the command again",
-                    ))
-                }
+                Err(e) => return Err(ToolError::ReadBroke(e)),
             }
         }
         Ok(Vec::new())
@@ -160,12 +138,9 @@ fn resolve(host: &str) -> Result<Vec<SocketAddr>> {
     };
     let addrs: Vec<SocketAddr> = with_port
         .to_socket_addrs()
-        .map_err(|e| {
-            Error::new(
-                code::UNREACHABLE,
-                format!("cannot resolve {host}: {e}"),
-                "check the host name, or give an address such as 192.0.2.10 or [2001:db8::1]:7743",
-            )
+        .map_err(|error| ToolError::Resolve {
+            host: host.into(),
+            error,
         })?
         .collect();
     Ok(addrs)

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Error, Result};
+use crate::error::{Result, ToolError};
 
 /// `tessera_conf::layout::config_dir`, or the error that says HOME is missing.
 fn tessera_dir() -> Result<PathBuf> {
@@ -19,7 +19,7 @@ pub fn home() -> Result<PathBuf> {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
-        .ok_or_else(|| Error::other("HOME is not set", "set HOME or pass --identity/--file"))
+        .ok_or(ToolError::NoHome)
 }
 
 pub fn default_identity() -> Result<PathBuf> {

@@ -9,9 +9,10 @@ use std::process::{Command, Stdio};
 
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::error::{Result, ToolError};
 
-pub type Secret = Zeroizing<Vec<u8>>;
+/// A secret as the admin entered it (typed, piped or printed by a command), wiped on drop.
+pub type Entered = Zeroizing<Vec<u8>>;
 
 pub enum Source {
     Prompt,
@@ -21,14 +22,12 @@ pub enum Source {
 
 impl Source {
     /// The secret for `volume` on `host`.
-    pub fn get(&mut self, host: &str, volume: &str) -> Result<Secret> {
+    pub fn get(&mut self, host: &str, volume: &str) -> Result<Entered> {
         let secret = match self {
             Source::Prompt => crate::prompt::secret(&format!("Secret for {volume} on {host}: "))
-                .map_err(|e| {
-                    Error::usage(
-                        format!("cannot ask for the secret of {volume}: {e}"),
-                        "run on a terminal, or use --secret-command CMD or --secret-stdin",
-                    )
+                .map_err(|error| ToolError::NoPrompt {
+                    volume: volume.into(),
+                    error,
                 })?,
             Source::Command(cmd) => {
                 let out = Command::new("sh")
@@ -39,35 +38,26 @@ impl Source {
                     .stdin(Stdio::null())
                     .stderr(Stdio::inherit())
                     .output()
-                    .map_err(|e| {
-                        Error::other(
-                            format!("cannot run --secret-command: {e}"),
-                            "check that sh exists",
-                        )
-                    })?;
+                    .map_err(ToolError::RunSecretCommand)?;
                 let stdout = Zeroizing::new(out.stdout);
                 if !out.status.success() {
-                    return Err(Error::other(
-                        format!("--secret-command failed for {volume} ({})", out.status),
-                        "run the command by hand with TESSERA_VOLUME set and fix it",
-                    ));
+                    return Err(ToolError::SecretCommandFailed {
+                        volume: volume.into(),
+                        status: out.status,
+                    });
                 }
                 let line = stdout.split(|&b| b == b'\n').next().unwrap_or_default();
                 Zeroizing::new(strip_cr(line).to_vec())
             }
             Source::Stdin(r) => {
                 let mut line = Zeroizing::new(Vec::new());
-                let n = r.read_until(b'\n', &mut line).map_err(|e| {
-                    Error::other(
-                        format!("cannot read stdin: {e}"),
-                        "pipe one secret per line",
-                    )
-                })?;
+                let n = r
+                    .read_until(b'\n', &mut line)
+                    .map_err(ToolError::ReadStdin)?;
                 if n == 0 {
-                    return Err(Error::usage(
-                        format!("stdin ended before the secret for {volume}"),
-                        "give one line per waiting volume, in the order `tessera status` lists them",
-                    ));
+                    return Err(ToolError::StdinEnded {
+                        volume: volume.into(),
+                    });
                 }
                 if line.last() == Some(&b'\n') {
                     line.pop();
@@ -78,10 +68,9 @@ impl Source {
             }
         };
         if secret.is_empty() {
-            return Err(Error::usage(
-                format!("empty secret for {volume}"),
-                "type the passphrase, or check the secret command/stdin",
-            ));
+            return Err(ToolError::EmptySecret {
+                volume: volume.into(),
+            });
         }
         Ok(secret)
     }
@@ -100,7 +89,10 @@ mod tests {
         let mut s = Source::Stdin(Box::new(std::io::Cursor::new(b"one\r\ntwo two\n".to_vec())));
         assert_eq!(&s.get("h", "a").unwrap()[..], b"one");
         assert_eq!(&s.get("h", "b").unwrap()[..], b"two two");
-        assert_eq!(s.get("h", "c").unwrap_err().code, crate::error::code::USAGE);
+        assert_eq!(
+            s.get("h", "c").unwrap_err().exit(),
+            crate::exit::ExitCode::Usage
+        );
     }
 
     #[test]

@@ -20,7 +20,8 @@ const SIGN_RESPONSE: u8 = 14;
 const MAX_REPLY: usize = 256 * 1024;
 const KEY_TYPE: &[u8] = b"ssh-ed25519";
 
-pub struct Agent {
+/// A connection to the admin's ssh-agent (not the core's `Agent`, which is the unlock state machine).
+pub struct Client {
     sock: UnixStream,
 }
 
@@ -31,12 +32,12 @@ pub struct AgentKey {
     pub comment: String,
 }
 
-impl Agent {
-    pub fn connect(path: &Path) -> std::io::Result<Agent> {
+impl Client {
+    pub fn connect(path: &Path) -> std::io::Result<Client> {
         let sock = UnixStream::connect(path)?;
         // ssh-agent may ask for confirmation (ssh-add -c): leave a person time to answer.
         sock.set_read_timeout(Some(Duration::from_secs(60)))?;
-        Ok(Agent { sock })
+        Ok(Client { sock })
     }
 
     /// The ed25519 keys the agent holds, in its order.

@@ -4,12 +4,12 @@
 use argh::FromArgs;
 use tessera_core::message::VolumeState;
 
+use crate::connect::{self, Pinning};
 use crate::error::Result;
 use crate::known_hosts::{KnownHosts, Pin};
 use crate::link::DEFAULT_BAUD;
 use crate::paths;
-use crate::talk::{self, Pinning};
-use crate::unlock::{host_key_arg, target};
+use crate::target::AgentArgs;
 use tessera_conf::key_lines::openssh_line;
 use tessera_core::openssh::fingerprint;
 
@@ -38,10 +38,21 @@ pub struct Status {
 }
 
 pub fn run(args: Status) -> Result<()> {
-    let target = target(args.host, args.serial, args.baud)?;
-    let given = host_key_arg(args.host_key.as_deref())?;
-    let talk = talk::connect(&target, args.wait, &Pinning::Show(given), args.json)?;
-    let body = &talk.challenge.body;
+    let agent = AgentArgs::parse(
+        args.host,
+        args.serial,
+        args.baud,
+        args.host_key.as_deref(),
+        args.wait,
+        args.json,
+    )?;
+    let conn = connect::reach(
+        &agent.target,
+        agent.wait,
+        &Pinning::Show(agent.host_key),
+        agent.json,
+    )?;
+    let body = &conn.challenge.body;
     let host_id = body.host_id.as_str();
     let pinned =
         KnownHosts::new(paths::known_hosts()?).check(host_id, &body.host_key) == Pin::Matches;
@@ -49,7 +60,7 @@ pub fn run(args: Status) -> Result<()> {
         VolumeState::Waiting => "waiting",
         VolumeState::Unlocked => "unlocked",
     };
-    if args.json {
+    if agent.json {
         let vols: Vec<_> = body
             .volumes
             .iter()

@@ -3,7 +3,7 @@
 //!
 //! Secrets are sealed to the challenge's ephemeral key before they leave this process and are
 //! wiped after sealing. Exit codes tell scripts apart "unreachable", "host key", "refused" and
-//! "wrong secret" (see `error::code`).
+//! "wrong secret" (see `exit::ExitCode`).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -15,12 +15,12 @@ use tessera_core::message::{Outcome, Verdict, VolumeState};
 use tessera_core::{ClientEvent, Name};
 use zeroize::Zeroizing;
 
-use crate::error::{code, Error, Result};
+use crate::connect::{self, Pinning};
+use crate::error::{Result, ToolError};
 use crate::identity::Signer;
-use crate::known_hosts::parse_key;
-use crate::link::{Target, DEFAULT_BAUD};
-use crate::secrets::{Secret, Source};
-use crate::talk::{self, core_err, Pinning};
+use crate::link::DEFAULT_BAUD;
+use crate::secrets::{Entered, Source};
+use crate::target::AgentArgs;
 use tessera_core::openssh::fingerprint;
 
 /// How long the agent may take to try every secret (cryptsetup's KDF runs once per volume).
@@ -62,50 +62,24 @@ pub struct Unlock {
     pub json: bool,
 }
 
-pub fn target(host: Option<String>, serial: Option<String>, baud: u32) -> Result<Target> {
-    match (host, serial) {
-        (Some(h), None) => Ok(Target::Tcp(h)),
-        (None, Some(device)) => Ok(Target::Serial { device, baud }),
-        (Some(_), Some(_)) => Err(Error::usage(
-            "both HOST and --serial given",
-            "give either HOST[:PORT] or --serial DEV",
-        )),
-        (None, None) => Err(Error::usage(
-            "no agent given",
-            "give HOST[:PORT] or --serial DEV (e.g. tessera unlock web1 or --serial /dev/ttyUSB0)",
-        )),
-    }
-}
-
-pub fn host_key_arg(s: Option<&str>) -> Result<Option<[u8; 32]>> {
-    s.map(|s| {
-        parse_key(s).ok_or_else(|| {
-            Error::usage(
-                format!("--host-key {s}: not an ssh-ed25519 key or a file holding one"),
-                "pass the host's .pub line (from tessera-agent --gen-host-key) or its file",
-            )
-        })
-    })
-    .transpose()
-}
-
 pub fn run(args: Unlock) -> Result<()> {
     if args.secret_command.is_some() && args.secret_stdin {
-        return Err(Error::usage(
-            "--secret-command and --secret-stdin together",
-            "choose one source of secrets",
-        ));
+        return Err(ToolError::TwoSecretSources);
     }
     for v in &args.volume {
-        Name::new(v).map_err(|e| {
-            Error::usage(
-                format!("--volume {v}: {}", e.message()),
-                e.hint().to_string(),
-            )
+        Name::new(v).map_err(|why| ToolError::BadVolumeName {
+            given: v.clone(),
+            why,
         })?;
     }
-    let target = target(args.host, args.serial, args.baud)?;
-    let given = host_key_arg(args.host_key.as_deref())?;
+    let agent = AgentArgs::parse(
+        args.host,
+        args.serial,
+        args.baud,
+        args.host_key.as_deref(),
+        args.wait,
+        args.json,
+    )?;
     // Find the key before connecting: a missing key should not cost the agent a connection slot.
     let mut signer = Signer::select(args.identity.as_deref())?;
     let mut source = if let Some(cmd) = args.secret_command {
@@ -115,8 +89,13 @@ pub fn run(args: Unlock) -> Result<()> {
     } else {
         Source::Prompt
     };
-    let mut talk = talk::connect(&target, args.wait, &Pinning::Require(given), args.json)?;
-    let body = &talk.challenge.body;
+    let mut conn = connect::reach(
+        &agent.target,
+        agent.wait,
+        &Pinning::Require(agent.host_key),
+        agent.json,
+    )?;
+    let body = &conn.challenge.body;
     let host_id = body.host_id.as_str().to_string();
     let waiting: Vec<Name> = body
         .volumes
@@ -127,29 +106,29 @@ pub fn run(args: Unlock) -> Result<()> {
         .collect();
     for v in &args.volume {
         if !body.volumes.iter().any(|w| w.name.as_str() == v) {
-            return Err(Error::usage(
-                format!("{host_id} has no volume {v}"),
-                "run `tessera status` to list its volumes",
-            ));
+            return Err(ToolError::NoSuchVolume {
+                host_id,
+                volume: v.clone(),
+            });
         }
     }
-    if !args.json {
+    if !agent.json {
         eprintln!(
             "tessera: {host_id} ({}){} signs with {}",
             fingerprint(&body.host_key),
-            if talk.first_use { ", pinned now," } else { "" },
+            if conn.first_use { ", pinned now," } else { "" },
             signer.label()
         );
     }
     if waiting.is_empty() {
-        if args.json {
+        if agent.json {
             println!("{}", serde_json::json!({"host_id": host_id, "volumes": []}));
         } else {
             println!("{host_id}: no volume waits to be unlocked");
         }
         return Ok(());
     }
-    let mut secrets: Vec<(Name, Secret)> = Vec::new();
+    let mut secrets: Vec<(Name, Entered)> = Vec::new();
     for name in &waiting {
         secrets.push((name.clone(), source.get(&host_id, name.as_str())?));
     }
@@ -157,53 +136,46 @@ pub fn run(args: Unlock) -> Result<()> {
     OsRng.fill_bytes(&mut ikm[..]);
     let refs: Vec<(&Name, &[u8])> = secrets.iter().map(|(n, s)| (n, s.as_slice())).collect();
     let admin = signer.public();
-    let request = talk
+    let request = conn
         .client
         .prepare_unlock(&admin, &refs, &ikm)
-        .map_err(core_err)?;
+        .map_err(ToolError::Protocol)?;
     let signed_data = request.signed_data;
     drop(refs);
     drop(secrets);
     let signature = signer.sign(&signed_data)?;
     let mut frame = vec![0u8; MAX_FRAME];
-    let n = talk
+    let n = conn
         .client
         .write_unlock(&signature, &mut frame)
         .map_err(|e| {
             if e == tessera_core::client::ClientError::BadAdminSignature {
-                Error::other(
-                    "the signature does not verify with the chosen key",
-                    "check `ssh-add -l` and --identity: the agent signed with another key",
-                )
+                ToolError::WrongKeySignature
             } else {
-                core_err(e)
+                ToolError::Protocol(e)
             }
         })?;
-    talk.link.send(&frame[..n])?;
-    let result = wait_result(&mut talk)?;
+    conn.link.send(&frame[..n])?;
+    let result = wait_result(&mut conn)?;
     report(
         &host_id,
         &result,
-        args.json,
-        talk.link.sent,
-        talk.link.received,
+        agent.json,
+        conn.link.sent,
+        conn.link.received,
     )
 }
 
-fn wait_result(talk: &mut talk::Talk) -> Result<tessera_core::message::ResultBody> {
+fn wait_result(conn: &mut connect::Connected) -> Result<tessera_core::message::ResultBody> {
     let deadline = Instant::now() + RESULT_WAIT;
     loop {
-        let bytes = talk.link.read(deadline)?;
+        let bytes = conn.link.read(deadline)?;
         if bytes.is_empty() {
-            return Err(Error::new(
-                code::UNREACHABLE,
-                "the agent did not answer the token",
-                "run `tessera status` to see which volumes still wait, then unlock again",
-            ));
+            return Err(ToolError::NoResult);
         }
         let mut rest = &bytes[..];
         loop {
-            let (used, ev) = talk.client.process(rest);
+            let (used, ev) = conn.client.process(rest);
             if let ClientEvent::Result(r) = ev {
                 return Ok(r.clone());
             }
@@ -230,19 +202,18 @@ fn report(
                     serde_json::json!({"host_id": host_id, "refused": r.message(), "hint": r.hint()})
                 );
             }
-            Err(Error::new(
-                code::REFUSED,
-                format!("{host_id} refused the token: {}", r.message()),
-                r.hint(),
-            ))
+            Err(ToolError::Refused {
+                host_id: host_id.into(),
+                why: *r,
+            })
         }
         Verdict::Outcomes(lines) => {
             let mut wrong = Vec::new();
             let mut failed = Vec::new();
             for l in lines {
                 match l.outcome {
-                    Outcome::WrongSecret => wrong.push(l.name.as_str()),
-                    Outcome::Error => failed.push(l.name.as_str()),
+                    Outcome::WrongSecret => wrong.push(l.name.as_str().to_string()),
+                    Outcome::Error => failed.push(l.name.as_str().to_string()),
                     _ => {}
                 }
             }
@@ -261,17 +232,13 @@ fn report(
                 }
             }
             if !wrong.is_empty() {
-                return Err(Error::new(
-                    code::WRONG_SECRET,
-                    format!("wrong secret for {}", wrong.join(", ")),
-                    "check the passphrase (cryptsetup luksOpen --test-passphrase) and run unlock again for those volumes",
-                ));
+                return Err(ToolError::WrongSecret { volumes: wrong });
             }
             if !failed.is_empty() {
-                return Err(Error::other(
-                    format!("{host_id} could not unlock {}", failed.join(", ")),
-                    "look at the server's console log (tessera-agent lines)",
-                ));
+                return Err(ToolError::UnlockFailed {
+                    host_id: host_id.into(),
+                    volumes: failed,
+                });
             }
             Ok(())
         }

@@ -1,7 +1,11 @@
 //! Just enough ELF to refuse the wrong binary: the machine (`e_machine`) and whether a program
-//! interpreter is named (a dynamic binary would need its libraries in the initramfs).
+//! interpreter is named (a dynamic binary would need its libraries in the initramfs), and the one
+//! rule every flash mode applies to what it found: the target's architecture is the board's.
 //!
 //! Reads only the bytes it is given; a short or foreign file is an answer (`None`), never a panic.
+
+use crate::board::Arch;
+use crate::error::{Error, Result};
 
 /// What the header says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +68,21 @@ pub fn machine_name(machine: u16) -> String {
         EM_RISCV => "riscv".into(),
         other => format!("ELF machine {other}"),
     }
+}
+
+/// Refuses a board whose architecture is not the target's (`target` names it in the message).
+pub fn check_arch(target: &str, board: Arch, target_arch: Arch, board_name: &str) -> Result<()> {
+    if board != target_arch {
+        return Err(Error::Target {
+            target: target.to_string(),
+            problem: format!(
+                "is an {} system, but board {board_name} is {}",
+                target_arch.debian(),
+                board.debian()
+            ),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -49,6 +49,8 @@ pub enum Error {
         source_name: String,
         problem: String,
     },
+    /// The image or root uses dracut, which no flash mode installs into.
+    Dracut { target: String },
     /// The admin's known_hosts pins the host id to another key than the one flashed.
     PinDiffers {
         host_id: String,
@@ -97,6 +99,8 @@ impl Error {
             Error::Target { .. } => "check --board and the target path or host, then retry with --dry-run".into(),
             Error::Command { .. } => "run the command by hand to see its full output, fix the cause, retry".into(),
             Error::Key { .. } => "give an OpenSSH ssh-ed25519 public key line (ssh-keygen -t ed25519 makes one)".into(),
+            // No flash mode installs the dracut module: name the tool that does, not another mode.
+            Error::Dracut { .. } => "on that system, run initramfs-hook/install.sh (it adds the dracut module 95tessera), put tessera-agent in /usr/lib/tessera and its config in /etc/tessera (docs/interfaces.md), then run dracut -f".into(),
             Error::PinDiffers { .. } => {
                 "if the host's key changed on purpose, pass --new-host-key to replace the pin".into()
             }
@@ -151,6 +155,10 @@ impl fmt::Display for Error {
                 source_name,
                 problem,
             } => write!(f, "{source_name}: {problem}"),
+            Error::Dracut { target } => write!(
+                f,
+                "{target} uses dracut: tessera flash installs initramfs-tools boot scripts only"
+            ),
             Error::PinDiffers {
                 host_id,
                 known_hosts,

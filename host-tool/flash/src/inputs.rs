@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::keys::{self, HostKey};
 use std::path::{Path, PathBuf};
 
-/// Options common to `--initrd`, `--root` and `--ssh`.
+/// Options common to `flash initrd`, `flash root` and `flash ssh`.
 #[derive(Clone, Debug)]
 pub struct Inputs {
     pub board: Board,
@@ -38,6 +38,8 @@ pub struct Report {
     pub notes: Vec<String>,
     pub host_id: String,
     pub host_public: [u8; 32],
+    /// The pin of this host that `--new-host-key` replaced (the tool says so on stderr).
+    pub replaced_pin: Option<[u8; 32]>,
 }
 
 /// The admin keys to install: the explicit ones when any is given, else the admin's own key plus

@@ -1,21 +1,22 @@
 //! tessera-flash: board profiles, the newc cpio and U-Boot image formats, and installing
 //! tessera-agent into a host, a mounted root filesystem or an initrd.
 //!
-//! The library does the work and returns errors; only `cli` prints. Nothing here talks to an agent
-//! or handles a LUKS secret.
+//! A library with typed options (`options::{Options, Mode}`): the host tool parses the command
+//! line and prints; this crate does the work and returns errors. Nothing here parses argv, prints,
+//! talks to an agent or handles a LUKS secret.
 
-pub mod append;
 pub mod board;
 pub mod bundle;
-pub mod cli;
 pub mod cpio;
 pub mod elf;
 pub mod error;
 pub mod initrd;
 pub mod inputs;
 pub mod keys;
-pub mod root;
-pub mod ssh;
+pub mod modes;
+pub mod options;
+pub mod text;
 pub mod uimage;
 
 pub use error::{Error, Result};
+pub use options::{run, Mode, Options};

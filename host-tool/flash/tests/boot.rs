@@ -1,6 +1,6 @@
 //! `tessera flash` against real Debian initramfs images booted under qemu (the tests/ harness):
-//! a stock initrd (gzip, and the same archive as one zstd frame) flashed with `--initrd`, a
-//! debootstrap root flashed with `--root --update-initramfs`, the tessera-agent .deb installed into
+//! a stock initrd (gzip, and the same archive as one zstd frame) flashed with `flash initrd`, a
+//! debootstrap root flashed with `flash root --update-initramfs`, the tessera-agent .deb installed into
 //! a copy of that root, and an arm64 uInitrd, both as a bare payload and on an Armbian-shaped SD
 //! card booted by Debian's qemu_arm64 U-Boot (boot.scr, armbianEnv.txt). Each boot is unlocked over
 //! the network by `tessera unlock`, and the unlocked root reports that nothing of tessera survived.
@@ -13,7 +13,7 @@ use tessera_e2e::chroot::{Arch, Flavor};
 use tessera_e2e::scenario::{shared_keys, Scenario, PASSPHRASE};
 use tessera_e2e::tools::{self, unlock, Target};
 use tessera_e2e::{LuksImage, Machine, Nic, MARKER, PROMPT};
-use tessera_flash::cli::FlashCmd;
+use tessera_flash::{Mode, Options};
 
 const PROMPT_WAIT: Duration = Duration::from_secs(300);
 const UNLOCK_WAIT: Duration = Duration::from_secs(120);
@@ -30,32 +30,25 @@ fn repo() -> PathBuf {
         .unwrap()
 }
 
-fn flash_cmd(arch: Arch, keys: &tools::Keys) -> FlashCmd {
-    FlashCmd {
+fn flash_cmd(arch: Arch, keys: &tools::Keys) -> Options {
+    Options {
         board: match arch {
             Arch::Amd64 => "qemu-amd64".into(),
             Arch::Arm64 => "qemu-arm64".into(),
         },
-        initrd: None,
-        root: None,
-        ssh: None,
-        ssh_command: "ssh".into(),
-        remote_root: "/".into(),
-        update_initramfs: false,
-        no_update_initramfs: false,
         agent: Some(ok(tools::agent(arch))),
         hook_dir: Some(repo().join("initramfs-hook")),
         boards: None,
         host_id: Some("flash-e2e".into()),
-        volume: vec![],
+        volumes: vec![],
         listen: vec!["0.0.0.0:7743".into()],
-        no_serial: false,
-        admin_key: vec![keys.identity_pub.trim().to_string()],
+        serial: true,
+        admin_keys: vec![keys.identity_pub.trim().to_string()],
         authorized_keys: None,
         // The host key the scenario's `tessera unlock --host-key` expects.
         host_key: Some(keys.host_key_pub.with_extension("")),
         new_host_key: false,
-        no_pin: true,
+        pin: false,
         dry_run: false,
     }
 }
@@ -130,9 +123,11 @@ fn flash_stock_initrd(name: &str, recompress: Option<&[&str]>) {
         }
     };
     std::fs::write(&initrd, &bytes).unwrap();
-    let mut c = flash_cmd(Arch::Amd64, &keys);
-    c.initrd = Some(initrd.clone());
-    ok(c.execute());
+    let c = flash_cmd(Arch::Amd64, &keys);
+    let c_mode = Mode::Initrd {
+        file: initrd.clone(),
+    };
+    ok(tessera_flash::run(&c_mode, &c));
     assert_eq!(std::fs::read(s.work.join("initrd.img.bak")).unwrap(), bytes);
     boot_and_unlock(&s, &initrd, &root, &keys);
 }
@@ -255,10 +250,12 @@ fn flash_root_into_a_debootstrap_root_then_unlock() {
     let root = ok(s.root_image());
     let initrd = {
         let copy = RootCopy::new(&s);
-        let mut c = flash_cmd(Arch::Amd64, &keys);
-        c.root = Some(copy.dir.clone());
-        c.update_initramfs = true;
-        let report = ok(c.execute());
+        let c = flash_cmd(Arch::Amd64, &keys);
+        let c_mode = Mode::Root {
+            dir: copy.dir.clone(),
+            update_initramfs: true,
+        };
+        let report = ok(tessera_flash::run(&c_mode, &c));
         assert!(
             report
                 .notes
@@ -317,10 +314,12 @@ fn the_agent_deb_installs_into_a_debootstrap_root_and_its_initramfs_unlocks() {
             .join("usr/share/initramfs-tools/hooks/tessera")
             .is_file());
         // flash sees the package and writes config and keys only, then rebuilds and checks.
-        let mut c = flash_cmd(Arch::Amd64, &keys);
-        c.root = Some(copy.dir.clone());
-        c.update_initramfs = true;
-        let report = ok(c.execute());
+        let c = flash_cmd(Arch::Amd64, &keys);
+        let c_mode = Mode::Root {
+            dir: copy.dir.clone(),
+            update_initramfs: true,
+        };
+        let report = ok(tessera_flash::run(&c_mode, &c));
         assert!(
             report
                 .notes
@@ -378,8 +377,10 @@ fn flash_a_uinitrd_for_arm64_then_boot_its_payload_and_unlock() {
     assert!(st.status.success());
     let mut c = flash_cmd(Arch::Arm64, &keys);
     c.board = "qemu-arm64-uboot".into();
-    c.initrd = Some(uinitrd.clone());
-    ok(c.execute());
+    let c_mode = Mode::Initrd {
+        file: uinitrd.clone(),
+    };
+    ok(tessera_flash::run(&c_mode, &c));
     let payload = s.work.join("payload.img");
     let st = Command::new("dumpimage")
         .args(["-T", "ramdisk", "-p", "0", "-o"])
@@ -481,7 +482,7 @@ fn mkimage(args: &[&str], input: &Path, output: &Path) {
 }
 
 /// The whole Armbian boot path: an SD card image whose `/boot` holds boot.scr (mkimage -T script),
-/// armbianEnv.txt, Image and the uInitrd `tessera flash --initrd` rewrote; Debian's qemu_arm64
+/// armbianEnv.txt, Image and the uInitrd `tessera flash initrd` rewrote; Debian's qemu_arm64
 /// U-Boot finds boot.scr by distro boot, loads both through the legacy-image checks and boots; the
 /// flashed agent answers on the network and `tessera unlock` opens the root.
 #[test]
@@ -506,8 +507,10 @@ fn flash_a_uinitrd_for_arm64_then_boot_it_through_uboot_and_unlock() {
     );
     let mut c = flash_cmd(Arch::Arm64, &keys);
     c.board = "qemu-arm64-uboot".into();
-    c.initrd = Some(uinitrd.clone());
-    ok(c.execute());
+    let c_mode = Mode::Initrd {
+        file: uinitrd.clone(),
+    };
+    ok(tessera_flash::run(&c_mode, &c));
     // The backup stays beside the image, not on the card.
     let _ = std::fs::remove_file(bootfs.join("uInitrd.bak"));
     let boot_cmd = s.work.join("boot.cmd");

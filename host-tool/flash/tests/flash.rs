@@ -7,10 +7,11 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use tessera_flash::cli::FlashCmd;
 use tessera_flash::cpio::{self, Entry};
 use tessera_flash::initrd::{Initrd, Kind};
+use tessera_flash::modes::ssh::SshTarget;
 use tessera_flash::{uimage, Error};
+use tessera_flash::{Mode, Options};
 
 const UUID: &str = "5e2e0000-0000-4000-8000-000000000001";
 
@@ -58,28 +59,21 @@ fn hook_dir(root: &Path) -> PathBuf {
     d
 }
 
-fn cmd(dir: &Path, board: &str) -> FlashCmd {
-    FlashCmd {
+fn cmd(dir: &Path, board: &str) -> Options {
+    Options {
         board: board.into(),
-        initrd: None,
-        root: None,
-        ssh: None,
-        ssh_command: "ssh".into(),
-        remote_root: "/".into(),
-        update_initramfs: false,
-        no_update_initramfs: false,
         agent: Some(PathBuf::from("/bin/busybox")),
         hook_dir: Some(hook_dir(dir)),
         boards: None,
         host_id: None,
-        volume: vec![],
+        volumes: vec![],
         listen: vec![],
-        no_serial: false,
-        admin_key: vec![admin_key()],
+        serial: true,
+        admin_keys: vec![admin_key()],
         authorized_keys: None,
         host_key: None,
         new_host_key: false,
-        no_pin: true,
+        pin: false,
         dry_run: false,
     }
 }
@@ -178,9 +172,9 @@ fn initrd_mode_appends_an_aligned_segment_with_order_crypttab_and_keys() {
         std::fs::write(&path, &original).unwrap();
 
         let mut c = cmd(dir.path(), host_board());
-        c.initrd = Some(path.clone());
+        let c_mode = Mode::Initrd { file: path.clone() };
         c.host_id = Some("web1".into());
-        let report = c.execute().unwrap();
+        let report = tessera_flash::run(&c_mode, &c).unwrap();
         assert_eq!(report.host_id, "web1");
 
         assert_eq!(
@@ -272,9 +266,9 @@ fn initrd_mode_appends_an_aligned_segment_with_order_crypttab_and_keys() {
         );
 
         // A second flash replaces the segment and keeps the host key and the .bak.
-        let mut again = cmd(dir.path(), host_board());
-        again.initrd = Some(path.clone());
-        let report2 = again.execute().unwrap();
+        let again = cmd(dir.path(), host_board());
+        let again_mode = Mode::Initrd { file: path.clone() };
+        let report2 = tessera_flash::run(&again_mode, &again).unwrap();
         assert_eq!(report2.host_public, report.host_public);
         assert_eq!(report2.host_id, "web1", "host id from the earlier segment");
         let (payload2, img2) = read_initrd(&path);
@@ -310,9 +304,11 @@ fn initrd_mode_rewrites_a_uinitrd_made_by_mkimage() {
 
     // A board that boots plain initrds refuses the uInitrd, and the other way round.
     let mut c = cmd(dir.path(), host_board());
-    c.initrd = Some(uinitrd.clone());
+    let c_mode = Mode::Initrd {
+        file: uinitrd.clone(),
+    };
     c.host_id = Some("hc4".into());
-    let err = c.execute().unwrap_err();
+    let err = tessera_flash::run(&c_mode, &c).unwrap_err();
     assert!(err.to_string().contains("is a U-Boot uInitrd"), "{err}");
     let boards = dir.path().join("boards");
     std::fs::create_dir_all(&boards).unwrap();
@@ -330,10 +326,11 @@ fn initrd_mode_rewrites_a_uinitrd_made_by_mkimage() {
     std::fs::write(boards.join("uboot-test.toml"), profile).unwrap();
     let mut c = cmd(dir.path(), "uboot-test");
     c.boards = Some(boards.clone());
-    c.initrd = Some(plain.clone());
+    let c_mode = Mode::Initrd {
+        file: plain.clone(),
+    };
     c.host_id = Some("hc4".into());
-    assert!(c
-        .execute()
+    assert!(tessera_flash::run(&c_mode, &c)
         .unwrap_err()
         .to_string()
         .contains("is a plain initrd"));
@@ -341,9 +338,11 @@ fn initrd_mode_rewrites_a_uinitrd_made_by_mkimage() {
     let before = std::fs::read(&uinitrd).unwrap();
     let mut c = cmd(dir.path(), "uboot-test");
     c.boards = Some(boards);
-    c.initrd = Some(uinitrd.clone());
+    let c_mode = Mode::Initrd {
+        file: uinitrd.clone(),
+    };
     c.host_id = Some("hc4".into());
-    c.execute().unwrap();
+    tessera_flash::run(&c_mode, &c).unwrap();
     let after = std::fs::read(&uinitrd).unwrap();
     let (header, payload) = uimage::parse(&after).unwrap();
     assert_eq!(header.name(), "uInitrd");
@@ -385,10 +384,10 @@ fn initrd_mode_refuses_mismatches_and_dry_run_changes_nothing() {
     std::fs::write(&path, &original).unwrap();
 
     let mut c = cmd(dir.path(), host_board());
-    c.initrd = Some(path.clone());
+    let c_mode = Mode::Initrd { file: path.clone() };
     c.host_id = Some("web1".into());
     c.dry_run = true;
-    let report = c.execute().unwrap();
+    let report = tessera_flash::run(&c_mode, &c).unwrap();
     assert!(
         report
             .actions
@@ -401,13 +400,13 @@ fn initrd_mode_refuses_mismatches_and_dry_run_changes_nothing() {
     assert!(!dir.path().join("initrd.img.bak").exists());
 
     let mut c = cmd(dir.path(), other_board());
-    c.initrd = Some(path.clone());
+    let c_mode = Mode::Initrd { file: path.clone() };
     c.host_id = Some("web1".into());
-    let err = c.execute().unwrap_err();
+    let err = tessera_flash::run(&c_mode, &c).unwrap_err();
     assert!(matches!(err, Error::Target { .. }), "{err}");
 
     let mut c = cmd(dir.path(), host_board());
-    c.initrd = Some(path.clone());
+    let c_mode = Mode::Initrd { file: path.clone() };
     c.host_id = Some("web1".into());
     c.agent = Some(dir.path().join("wrong-agent"));
     let mut foreign = vec![0u8; 120];
@@ -421,12 +420,12 @@ fn initrd_mode_refuses_mismatches_and_dry_run_changes_nothing() {
     };
     foreign[18..20].copy_from_slice(&machine.to_le_bytes());
     std::fs::write(dir.path().join("wrong-agent"), &foreign).unwrap();
-    let err = c.execute().unwrap_err();
+    let err = tessera_flash::run(&c_mode, &c).unwrap_err();
     assert!(matches!(err, Error::WrongArch { .. }), "{err}");
 
-    let mut c = cmd(dir.path(), "no-such-board");
-    c.initrd = Some(path.clone());
-    let err = c.execute().unwrap_err();
+    let c = cmd(dir.path(), "no-such-board");
+    let c_mode = Mode::Initrd { file: path.clone() };
+    let err = tessera_flash::run(&c_mode, &c).unwrap_err();
     assert!(matches!(err, Error::UnknownBoard { .. }), "{err}");
 
     let dracut = dir.path().join("dracut.img");
@@ -444,10 +443,17 @@ fn initrd_mode_refuses_mismatches_and_dry_run_changes_nothing() {
     )
     .unwrap();
     let mut c = cmd(dir.path(), host_board());
-    c.initrd = Some(dracut);
+    let c_mode = Mode::Initrd { file: dracut };
     c.host_id = Some("web1".into());
-    let err = c.execute().unwrap_err();
-    assert!(err.to_string().contains("a dracut initramfs"), "{err}");
+    let err = tessera_flash::run(&c_mode, &c).unwrap_err();
+    assert!(matches!(err, Error::Dracut { .. }), "{err}");
+    // The hint names what installs the dracut module, never another flash mode (which refuses it).
+    assert!(
+        err.hint().contains("initramfs-hook/install.sh"),
+        "{}",
+        err.hint()
+    );
+    assert!(!err.hint().contains("flash"), "{}", err.hint());
 
     let bare = dir.path().join("bare.img");
     let entries = [
@@ -460,9 +466,9 @@ fn initrd_mode_refuses_mismatches_and_dry_run_changes_nothing() {
     )
     .unwrap();
     let mut c = cmd(dir.path(), host_board());
-    c.initrd = Some(bare);
+    let c_mode = Mode::Initrd { file: bare };
     c.host_id = Some("web1".into());
-    let err = c.execute().unwrap_err();
+    let err = tessera_flash::run(&c_mode, &c).unwrap_err();
     assert!(matches!(err, Error::NoCryptsetup { .. }), "{err}");
     assert_eq!(
         std::fs::read(&path).unwrap(),
@@ -471,7 +477,7 @@ fn initrd_mode_refuses_mismatches_and_dry_run_changes_nothing() {
     );
 }
 
-/// A root filesystem tree with what `--root` looks at.
+/// A root filesystem tree with what `flash root` looks at.
 fn fake_root(dir: &Path) -> PathBuf {
     let r = dir.join("root");
     for d in [
@@ -513,9 +519,12 @@ fn root_mode_installs_config_keys_agent_and_hook_and_keeps_the_host_key() {
     .unwrap();
 
     let mut c = cmd(dir.path(), host_board());
-    c.root = Some(r.clone());
+    let c_mode = Mode::Root {
+        dir: r.clone(),
+        update_initramfs: false,
+    };
     c.dry_run = true;
-    let report = c.execute().unwrap();
+    let report = tessera_flash::run(&c_mode, &c).unwrap();
     assert!(
         report
             .actions
@@ -527,10 +536,13 @@ fn root_mode_installs_config_keys_agent_and_hook_and_keeps_the_host_key() {
     assert!(!r.join("etc/tessera").exists(), "dry run wrote nothing");
 
     let mut c = cmd(dir.path(), host_board());
-    c.root = Some(r.clone());
-    c.admin_key = vec![];
+    let c_mode = Mode::Root {
+        dir: r.clone(),
+        update_initramfs: false,
+    };
+    c.admin_keys = vec![];
     c.authorized_keys = Some(r.join("etc/dropbear/initramfs/authorized_keys"));
-    let report = c.execute().unwrap();
+    let report = tessera_flash::run(&c_mode, &c).unwrap();
     assert_eq!(report.host_id, "nas1", "host id from /etc/hostname");
     let conf = std::fs::read_to_string(r.join("etc/tessera/agent.conf")).unwrap();
     assert!(
@@ -578,10 +590,13 @@ fn root_mode_installs_config_keys_agent_and_hook_and_keeps_the_host_key() {
 
     // Again: the host key stays (pins stay valid), everything else is reported unchanged.
     let mut c = cmd(dir.path(), host_board());
-    c.root = Some(r.clone());
-    c.admin_key = vec![];
+    let c_mode = Mode::Root {
+        dir: r.clone(),
+        update_initramfs: false,
+    };
+    c.admin_keys = vec![];
     c.authorized_keys = Some(r.join("etc/dropbear/initramfs/authorized_keys"));
-    let again = c.execute().unwrap();
+    let again = tessera_flash::run(&c_mode, &c).unwrap();
     assert_eq!(again.host_public, report.host_public);
     assert_eq!(std::fs::read(r.join("etc/tessera/host_key")).unwrap(), seed);
     assert!(
@@ -596,36 +611,49 @@ fn root_mode_installs_config_keys_agent_and_hook_and_keeps_the_host_key() {
 
     // --new-host-key rotates it.
     let mut c = cmd(dir.path(), host_board());
-    c.root = Some(r.clone());
+    let c_mode = Mode::Root {
+        dir: r.clone(),
+        update_initramfs: false,
+    };
     c.new_host_key = true;
-    assert_ne!(c.execute().unwrap().host_public, report.host_public);
+    assert_ne!(
+        tessera_flash::run(&c_mode, &c).unwrap().host_public,
+        report.host_public
+    );
 }
 
 #[test]
 fn root_mode_refuses_roots_without_cryptsetup_or_of_another_architecture() {
     let dir = tempfile::tempdir().unwrap();
     let r = fake_root(dir.path());
-    let mut c = cmd(dir.path(), other_board());
-    c.root = Some(r.clone());
-    let err = c.execute().unwrap_err();
+    let c = cmd(dir.path(), other_board());
+    let c_mode = Mode::Root {
+        dir: r.clone(),
+        update_initramfs: false,
+    };
+    let err = tessera_flash::run(&c_mode, &c).unwrap_err();
     assert!(err.to_string().contains("but board"), "{err}");
 
     std::fs::remove_file(r.join("usr/share/initramfs-tools/hooks/cryptroot")).unwrap();
-    let mut c = cmd(dir.path(), host_board());
-    c.root = Some(r.clone());
-    let err = c.execute().unwrap_err();
+    let c = cmd(dir.path(), host_board());
+    let c_mode = Mode::Root {
+        dir: r.clone(),
+        update_initramfs: false,
+    };
+    let err = tessera_flash::run(&c_mode, &c).unwrap_err();
     assert!(matches!(err, Error::NoCryptsetup { .. }), "{err}");
     assert!(err.hint().contains("cryptsetup-initramfs"));
     assert!(!r.join("etc/tessera").exists());
 
-    let mut c = cmd(dir.path(), host_board());
-    c.root = Some(dir.path().join("nothing-here"));
-    assert!(matches!(c.execute().unwrap_err(), Error::Target { .. }));
-
-    let mut c = cmd(dir.path(), host_board());
-    c.root = Some(r.clone());
-    c.initrd = Some(dir.path().join("x"));
-    assert!(matches!(c.execute().unwrap_err(), Error::Usage { .. }));
+    let c = cmd(dir.path(), host_board());
+    let c_mode = Mode::Root {
+        dir: dir.path().join("nothing-here"),
+        update_initramfs: false,
+    };
+    assert!(matches!(
+        tessera_flash::run(&c_mode, &c).unwrap_err(),
+        Error::Target { .. }
+    ));
 }
 
 #[test]
@@ -636,9 +664,12 @@ fn the_host_key_is_pinned_in_known_hosts() {
     // The only test in this binary that reads XDG_CONFIG_HOME.
     std::env::set_var("XDG_CONFIG_HOME", &config);
     let mut c = cmd(dir.path(), host_board());
-    c.root = Some(r.clone());
-    c.no_pin = false;
-    let report = c.execute().unwrap();
+    let c_mode = Mode::Root {
+        dir: r.clone(),
+        update_initramfs: false,
+    };
+    c.pin = true;
+    let report = tessera_flash::run(&c_mode, &c).unwrap();
     let kh = std::fs::read_to_string(config.join("tessera/known_hosts")).unwrap();
     let line = format!(
         "nas1 {}\n",
@@ -653,9 +684,12 @@ fn the_host_key_is_pinned_in_known_hosts() {
 
     // Flashing again keeps the target's key: the pin matches and stays as it is.
     let mut c = cmd(dir.path(), host_board());
-    c.root = Some(r.clone());
-    c.no_pin = false;
-    c.execute().unwrap();
+    let c_mode = Mode::Root {
+        dir: r.clone(),
+        update_initramfs: false,
+    };
+    c.pin = true;
+    tessera_flash::run(&c_mode, &c).unwrap();
     assert_eq!(
         std::fs::read_to_string(config.join("tessera/known_hosts")).unwrap(),
         line
@@ -664,10 +698,13 @@ fn the_host_key_is_pinned_in_known_hosts() {
     let other = dir.path().join("other_key");
     std::fs::write(&other, [42u8; 32]).unwrap();
     let mut c = cmd(dir.path(), host_board());
-    c.root = Some(r.clone());
-    c.no_pin = false;
+    let c_mode = Mode::Root {
+        dir: r.clone(),
+        update_initramfs: false,
+    };
+    c.pin = true;
     c.host_key = Some(other.clone());
-    let err = c.execute().unwrap_err();
+    let err = tessera_flash::run(&c_mode, &c).unwrap_err();
     assert!(matches!(err, Error::PinDiffers { .. }), "{err}");
     assert!(err.hint().contains("--new-host-key"), "{}", err.hint());
     assert_eq!(
@@ -676,10 +713,13 @@ fn the_host_key_is_pinned_in_known_hosts() {
     );
     // ... which replaces the pin on purpose.
     let mut c = cmd(dir.path(), host_board());
-    c.root = Some(r.clone());
-    c.no_pin = false;
+    let c_mode = Mode::Root {
+        dir: r.clone(),
+        update_initramfs: false,
+    };
+    c.pin = true;
     c.new_host_key = true;
-    let report = c.execute().unwrap();
+    let report = tessera_flash::run(&c_mode, &c).unwrap();
     assert_eq!(
         std::fs::read_to_string(config.join("tessera/known_hosts")).unwrap(),
         format!(
@@ -786,21 +826,25 @@ fn ssh_mode_installs_into_a_remote_root_through_a_real_sshd() {
     let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
 
     let mut c = cmd(dir.path(), host_board());
-    c.ssh = Some(format!("{user}@127.0.0.1"));
-    c.ssh_command = sshd.command.clone();
-    c.remote_root = r.display().to_string();
-    c.no_update_initramfs = true;
+    let c_mode = Mode::Ssh(SshTarget {
+        destination: format!("{user}@127.0.0.1"),
+        command: sshd.command.clone(),
+        root: r.display().to_string(),
+        update_initramfs: false,
+    });
     c.dry_run = true;
-    let report = c.execute().unwrap();
+    let report = tessera_flash::run(&c_mode, &c).unwrap();
     assert_eq!(report.host_id, "nas1", "hostname read over ssh");
     assert!(!r.join("etc/tessera").exists());
 
-    let mut c = cmd(dir.path(), host_board());
-    c.ssh = Some(format!("{user}@127.0.0.1"));
-    c.ssh_command = sshd.command.clone();
-    c.remote_root = r.display().to_string();
-    c.no_update_initramfs = true;
-    let report = c.execute().unwrap();
+    let c = cmd(dir.path(), host_board());
+    let c_mode = Mode::Ssh(SshTarget {
+        destination: format!("{user}@127.0.0.1"),
+        command: sshd.command.clone(),
+        root: r.display().to_string(),
+        update_initramfs: false,
+    });
+    let report = tessera_flash::run(&c_mode, &c).unwrap();
     let seed = std::fs::read(r.join("etc/tessera/host_key")).unwrap();
     assert_eq!(
         tessera_flash::keys::HostKey::from_seed_bytes("k", &seed)
@@ -818,28 +862,40 @@ fn ssh_mode_installs_into_a_remote_root_through_a_real_sshd() {
         .contains("host-id nas1\n"));
 
     // A second run over ssh keeps the host key it finds there.
-    let mut c = cmd(dir.path(), host_board());
-    c.ssh = Some(format!("{user}@127.0.0.1"));
-    c.ssh_command = sshd.command.clone();
-    c.remote_root = r.display().to_string();
-    c.no_update_initramfs = true;
-    assert_eq!(c.execute().unwrap().host_public, report.host_public);
+    let c = cmd(dir.path(), host_board());
+    let c_mode = Mode::Ssh(SshTarget {
+        destination: format!("{user}@127.0.0.1"),
+        command: sshd.command.clone(),
+        root: r.display().to_string(),
+        update_initramfs: false,
+    });
+    assert_eq!(
+        tessera_flash::run(&c_mode, &c).unwrap().host_public,
+        report.host_public
+    );
 
     // Refusals come back over ssh too.
     std::fs::remove_file(r.join("usr/sbin/cryptsetup")).unwrap();
-    let mut c = cmd(dir.path(), host_board());
-    c.ssh = Some(format!("{user}@127.0.0.1"));
-    c.ssh_command = sshd.command.clone();
-    c.remote_root = r.display().to_string();
+    let c = cmd(dir.path(), host_board());
+    let c_mode = Mode::Ssh(SshTarget {
+        destination: format!("{user}@127.0.0.1"),
+        command: sshd.command.clone(),
+        root: r.display().to_string(),
+        update_initramfs: true,
+    });
     assert!(matches!(
-        c.execute().unwrap_err(),
+        tessera_flash::run(&c_mode, &c).unwrap_err(),
         Error::NoCryptsetup { .. }
     ));
 
-    let mut c = cmd(dir.path(), host_board());
-    c.ssh = Some("nobody@127.0.0.1".into());
-    c.ssh_command = sshd.command.clone();
-    let err = c.execute().unwrap_err();
+    let c = cmd(dir.path(), host_board());
+    let c_mode = Mode::Ssh(SshTarget {
+        destination: "nobody@127.0.0.1".into(),
+        command: sshd.command.clone(),
+        root: "/".into(),
+        update_initramfs: true,
+    });
+    let err = tessera_flash::run(&c_mode, &c).unwrap_err();
     assert!(matches!(err, Error::Command { .. }), "{err}");
 }
 
@@ -854,9 +910,12 @@ fn root_mode_writes_only_config_and_keys_when_the_agent_package_is_installed() {
     )
     .unwrap();
     let mut c = cmd(dir.path(), host_board());
-    c.root = Some(r.clone());
+    let c_mode = Mode::Root {
+        dir: r.clone(),
+        update_initramfs: false,
+    };
     c.agent = Some(dir.path().join("no-agent-needed"));
-    let report = c.execute().unwrap();
+    let report = tessera_flash::run(&c_mode, &c).unwrap();
     assert!(
         report
             .notes

@@ -121,6 +121,7 @@ fn host_package(deb: &Path, arch: &str, machine: u16) {
     let list = files(deb);
     for path in [
         "/usr/bin/tessera",
+        "/usr/bin/tessera-sensors",
         "/usr/lib/tessera/agents/x86_64/tessera-agent",
         "/usr/lib/tessera/agents/aarch64/tessera-agent",
         "/usr/share/tessera/initramfs-hook/hooks/tessera",
@@ -156,12 +157,14 @@ fn host_package(deb: &Path, arch: &str, machine: u16) {
         .status()
         .unwrap()
         .success());
-    let tool = std::fs::read(x.path().join("usr/bin/tessera")).unwrap();
-    assert_eq!(
-        tessera_flash::elf::parse(&tool).unwrap().machine,
-        machine,
-        "{arch}: /usr/bin/tessera"
-    );
+    for bin in ["tessera", "tessera-sensors"] {
+        let tool = std::fs::read(x.path().join("usr/bin").join(bin)).unwrap();
+        assert_eq!(
+            tessera_flash::elf::parse(&tool).unwrap().machine,
+            machine,
+            "{arch}: /usr/bin/{bin}"
+        );
+    }
     for (dir, m) in [("x86_64", 62), ("aarch64", 183)] {
         let agent = std::fs::read(
             x.path()

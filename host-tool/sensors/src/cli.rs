@@ -1,8 +1,9 @@
-//! `tessera sensors`: the argh subcommand the host tool mounts with one line
-//! (`Sensors(tessera_sensors::cli::SensorsCmd)`), and its output modes.
+//! The `tessera-sensors` command line (argh) and its output modes. The admin types
+//! `tessera sensors ...`; `tessera` execs this binary with the same arguments, git-style.
 //!
-//! Exit codes: 0 every sensor read, 1 some sensor failed (the others are still printed),
-//! 2 bad options or no sensor found, 3 the output itself failed (textfile dir, listen address).
+//! Exit codes (this binary's own table, printed by `--help`): 0 every sensor read, 1 some sensor
+//! failed (the others are still printed), 2 bad options or no sensor found, 3 the output itself
+//! failed (textfile dir, listen address).
 
 use crate::exporter;
 use crate::nut::NutServer;
@@ -17,7 +18,13 @@ use std::time::Duration;
 #[derive(FromArgs, Debug, Default)]
 /// Read UPSes (USB HID, NUT upsd) and thermometers (Elitech, TEMPer, 1-Wire, hwmon, thermal
 /// zones); print a table, JSON or Prometheus metrics, or serve them over HTTP.
-#[argh(subcommand, name = "sensors")]
+#[argh(
+    help_triggers("-h", "--help", "help"),
+    error_code(0, "every sensor was read"),
+    error_code(1, "some sensor failed (the others are still printed)"),
+    error_code(2, "bad options, or no sensor found"),
+    error_code(3, "the output failed (textfile directory, listen address)")
+)]
 pub struct SensorsCmd {
     /// action: `serve` runs an HTTP exporter answering GET /metrics
     #[argh(positional)]

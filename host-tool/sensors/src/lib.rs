@@ -4,7 +4,8 @@
 //! as APC and CyberPower), NUT's upsd over TCP, Elitech USB loggers on a named serial port,
 //! TEMPer HID sticks, 1-Wire thermometers, hwmon chips and thermal zones. Outputs: a table, JSON,
 //! Prometheus text, an HTTP exporter and node_exporter textfiles. This crate knows nothing of
-//! unlocking; the host tool only mounts `cli::SensorsCmd` as a subcommand.
+//! unlocking and holds no key; `src/main.rs` is the `tessera-sensors` binary that `tessera sensors`
+//! execs.
 
 pub mod cli;
 pub mod elitech;

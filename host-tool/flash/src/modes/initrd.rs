@@ -1,65 +1,164 @@
-//! `tessera flash --initrd FILE`: add tessera to an existing initrd or uInitrd without rebuilding it,
+//! `tessera flash initrd FILE`: add tessera to an existing initrd or uInitrd without rebuilding it,
 //! by appending a 4-byte-aligned newc segment (the kernel unpacks it over the main archive).
 //!
 //! The segment holds the agent, its config and keys, the keyscript, the boot scripts, and rewritten
 //! copies of the files the hook would have changed at build time: `/scripts/*/ORDER` (an appended
 //! script is never run otherwise) and `/cryptroot/crypttab` (`keyscript=`). A segment appended by an
 //! earlier flash is replaced, not stacked; the untouched original is kept as `FILE.bak`. This is the
-//! one-off path: the next `update-initramfs` drops the segment (use `--root`/`--ssh` for the hook).
+//! one-off path: the next `update-initramfs` drops the segment (`flash root`/`flash ssh` install
+//! the hook). Nothing is written until the new image has read back.
 
-use crate::board::{Arch, InitrdFormat};
+use crate::board::{Board, InitrdFormat};
 use crate::bundle::{self, paths, CrypttabEntry, HookFiles, Settings};
 use crate::cpio::{self, Entry};
+use crate::elf::check_arch;
 use crate::error::{Error, Result};
-use crate::initrd::{self, Initrd, Kind};
+use crate::initrd::{self, Initrd, Kind, Member};
 use crate::inputs::{self, Inputs, Report};
 use crate::uimage;
 use std::collections::BTreeSet;
 use std::path::Path;
 
 const PARAM_CONF: &str = "[ -e /conf/param.conf ] && . /conf/param.conf";
+/// Where an earlier segment's files are named in notes.
+const EARLIER: &str = "the earlier tessera segment";
 
 /// Appends (or, with `inputs.dry_run`, plans) the tessera segment to `path`.
 pub fn run(path: &Path, inputs: &Inputs) -> Result<Report> {
     let mut report = Report::default();
     let original = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
     let (payload, header) = initrd::load(path)?;
-    let board = &inputs.board;
-    match (board.initrd_format, &header) {
-        (InitrdFormat::Uinitrd, None) => {
-            return Err(target(path, &format!(
-                "is a plain initrd, but board {} boots a uInitrd (pass /boot/uInitrd, or a board with initrd-format plain)",
-                board.name
-            )))
-        }
-        (InitrdFormat::Plain, Some(_)) => {
-            return Err(target(path, &format!(
-                "is a U-Boot uInitrd, but board {} boots a plain initrd (pick the board that boots it)",
-                board.name
-            )))
-        }
-        _ => {}
-    }
+    check_format(path, &inputs.board, header.is_some())?;
     let parsed = Initrd::parse(path, &payload)?;
-    if !parsed.has("scripts/functions") {
-        let what = if parsed.has("usr/lib/dracut") || parsed.has("usr/lib/dracut/modules.txt") {
-            "a dracut initramfs"
-        } else {
-            "not an initramfs-tools image (no /scripts/functions)"
-        };
-        return Err(target(path, &format!(
-            "is {what}: --initrd appends initramfs-tools boot scripts only; install with --root or --ssh instead"
-        )));
-    }
+    let target_arch = check_image(path, &parsed, &inputs.board)?;
+    let (agent_path, agent, warnings) = bundle::find_agent(inputs.agent.as_deref(), target_arch)?;
+    report.notes.extend(warnings);
+    let hook = HookFiles::find(inputs.hook_dir.as_deref())?;
 
-    // The target: cryptsetup in the image, and its architecture.
+    // Start again from just before an earlier tessera segment, if there is one.
+    let previous = earlier_segment(&parsed);
+    let mut base = payload[..previous.map(|m| m.offset).unwrap_or(payload.len())].to_vec();
+    let reparsed;
+    let base_view: &Initrd = if previous.is_some() {
+        reparsed = Initrd::parse(path, &base)?;
+        &reparsed
+    } else {
+        &parsed
+    };
+
+    let files = segment_files(
+        path,
+        inputs,
+        base_view,
+        previous,
+        &agent,
+        &hook,
+        &mut report,
+    )?;
+    let entries = segment_entries(base_view, &files);
+    let segment = cpio::write(&entries)?;
+    for m in &inputs.board.nic_modules {
+        if !has_module(base_view, m) {
+            report.notes.push(format!(
+                "NIC module {m} is not in this image: fine if built into the kernel, else the network stays down in the initramfs (the hook install adds it)"
+            ));
+        }
+    }
+    for e in &entries {
+        let kind = if e.is_dir() { "dir " } else { "file" };
+        report.actions.push(format!(
+            "add {kind} /{} ({:o}, {} bytes)",
+            e.name,
+            e.mode & 0o7777,
+            e.data.len()
+        ));
+    }
+    cpio::pad_to(&mut base, 4);
+    let segment_at = base.len();
+    base.extend_from_slice(&segment);
+    let out = assemble(path, base, header.as_ref(), segment_at, entries.len())?;
+
+    let backup = initrd::backup_path(path);
+    report.actions.push(format!(
+        "rewrite {} ({} -> {} bytes{}), segment at byte {segment_at} from {}",
+        path.display(),
+        original.len(),
+        out.len(),
+        if header.is_some() {
+            ", new U-Boot header and CRCs"
+        } else {
+            ""
+        },
+        agent_path.display()
+    ));
+    if previous.is_none() {
+        report
+            .actions
+            .push(format!("keep the original as {}", backup.display()));
+    } else {
+        report.notes.push(format!(
+            "replaced the tessera segment of an earlier flash ({} keeps the original)",
+            backup.display()
+        ));
+    }
+    report.notes.push("a later update-initramfs drops this segment: install the hook with `tessera flash root` or `tessera flash ssh` to keep tessera".into());
+
+    if !inputs.dry_run {
+        // Where the walk cannot see an earlier segment (lz4, bzip2, lzma mains), never overwrite a
+        // .bak that may hold the untouched image.
+        let seen_end = base_view
+            .main_compression()
+            .is_none_or(initrd::end_is_known);
+        if previous.is_none() && (seen_end || !backup.exists()) {
+            std::fs::write(&backup, &original).map_err(|e| Error::io(&backup, "write", e))?;
+        }
+        let tmp = path.with_extension("tessera-new");
+        std::fs::write(&tmp, &out).map_err(|e| Error::io(&tmp, "write", e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, "replace", e))?;
+    }
+    Ok(report)
+}
+
+fn target(path: &Path, problem: &str) -> Error {
+    Error::Target {
+        target: path.display().to_string(),
+        problem: problem.to_string(),
+    }
+}
+
+/// Refuses a plain initrd for a uInitrd board and the other way round.
+fn check_format(path: &Path, board: &Board, is_uimage: bool) -> Result<()> {
+    match (board.initrd_format, is_uimage) {
+        (InitrdFormat::Uinitrd, false) => Err(target(path, &format!(
+            "is a plain initrd, but board {} boots a uInitrd (pass /boot/uInitrd, or a board with initrd-format plain)",
+            board.name
+        ))),
+        (InitrdFormat::Plain, true) => Err(target(path, &format!(
+            "is a U-Boot uInitrd, but board {} boots a plain initrd (pick the board that boots it)",
+            board.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses an image that is not initramfs-tools, has no cryptsetup, or is for another
+/// architecture than the board's; returns the image's architecture.
+fn check_image(path: &Path, image: &Initrd, board: &Board) -> Result<crate::board::Arch> {
+    if !image.has("scripts/functions") {
+        if image.has("usr/lib/dracut") || image.has("usr/lib/dracut/modules.txt") {
+            return Err(Error::Dracut {
+                target: path.display().to_string(),
+            });
+        }
+        return Err(target(path, "is not an initramfs-tools image (no /scripts/functions): `tessera flash initrd` appends initramfs-tools boot scripts only"));
+    }
     let cryptsetup = ["usr/sbin/cryptsetup", "sbin/cryptsetup"]
         .iter()
-        .find_map(|p| parsed.file(p).filter(|e| e.is_file()))
+        .find_map(|p| image.file(p).filter(|e| e.is_file()))
         .ok_or_else(|| Error::NoCryptsetup {
             target: path.display().to_string(),
         })?;
-    let target_arch = match bundle::arch_of(&cryptsetup.data) {
+    let arch = match bundle::arch_of(&cryptsetup.data) {
         Some(Ok(a)) => a,
         Some(Err(other)) => {
             return Err(target(
@@ -69,14 +168,19 @@ pub fn run(path: &Path, inputs: &Inputs) -> Result<Report> {
         }
         None => return Err(target(path, "its cryptsetup is not an ELF binary")),
     };
-    check_arch(path, board.architecture, target_arch, &board.name)?;
-    let (agent_path, agent, warnings) = bundle::find_agent(inputs.agent.as_deref(), target_arch)?;
-    report.notes.extend(warnings);
-    let hook = HookFiles::find(inputs.hook_dir.as_deref())?;
+    check_arch(
+        &path.display().to_string(),
+        board.architecture,
+        arch,
+        &board.name,
+    )?;
+    Ok(arch)
+}
 
-    // An earlier tessera segment: the last uncompressed archive after the main one that holds our
-    // config. Start again from just before it.
-    let previous = parsed
+/// An earlier tessera segment: the last uncompressed archive after the main one that holds our
+/// config.
+fn earlier_segment(image: &Initrd) -> Option<&Member> {
+    image
         .members
         .iter()
         .enumerate()
@@ -86,34 +190,36 @@ pub fn run(path: &Path, inputs: &Inputs) -> Result<Report> {
                 && m.kind == Kind::Cpio
                 && m.entries.iter().any(|e| e.name == "etc/tessera/agent.conf")
         })
-        .map(|(_, m)| m);
-    let base_len = previous.map(|m| m.offset).unwrap_or(payload.len());
-    let mut base = payload[..base_len].to_vec();
-    let reparsed;
-    let base_view: &Initrd = if previous.is_some() {
-        reparsed = Initrd::parse(path, &base)?;
-        &reparsed
-    } else {
-        &parsed
-    };
+        .map(|(_, m)| m)
+}
 
-    // Settings from the image and the options.
+/// One file of an earlier segment, by its name in the archive.
+fn earlier_file<'a>(previous: Option<&'a Member>, name: &str) -> Option<&'a Entry> {
+    previous.and_then(|m| m.entries.iter().find(|e| e.name == name))
+}
+
+/// The files of the segment (absolute path, mode, bytes), with the settings, host key and admin
+/// keys chosen from the image, the earlier segment and the options; sets the report's host.
+fn segment_files(
+    path: &Path,
+    inputs: &Inputs,
+    base_view: &Initrd,
+    previous: Option<&Member>,
+    agent: &[u8],
+    hook: &HookFiles,
+    report: &mut Report,
+) -> Result<Vec<(String, u32, Vec<u8>)>> {
     let crypttab_entry = base_view.file("cryptroot/crypttab").filter(|e| e.is_file());
     let crypttab: Vec<CrypttabEntry> = crypttab_entry
         .map(|e| bundle::parse_crypttab(&String::from_utf8_lossy(&e.data)))
         .unwrap_or_default();
     let where_ = format!("{} (/cryptroot/crypttab)", path.display());
     let volumes = bundle::choose_volumes(&inputs.volumes, &crypttab, &where_)?;
-    let old_conf = previous.and_then(|m| {
-        m.entries
-            .iter()
-            .find(|e| e.name == "etc/tessera/agent.conf")
-    });
-    let fallback_id =
-        old_conf.and_then(|e| inputs::conf_host_id(&String::from_utf8_lossy(&e.data)));
+    let fallback_id = earlier_file(previous, "etc/tessera/agent.conf")
+        .and_then(|e| inputs::conf_host_id(&String::from_utf8_lossy(&e.data)));
     let host_id = inputs::host_id(inputs, fallback_id)?;
     let settings = Settings {
-        board: board.clone(),
+        board: inputs.board.clone(),
         host_id: host_id.clone(),
         volumes: volumes.clone(),
         serial: inputs.serial,
@@ -127,29 +233,24 @@ pub fn run(path: &Path, inputs: &Inputs) -> Result<Report> {
         conf = conf.replace(" keyscript\n", " askpass\n");
         report.notes.push("no /cryptroot/crypttab in the image: the agent answers askpass's FIFO (method askpass)".into());
     }
-    let old_key =
-        previous.and_then(|m| m.entries.iter().find(|e| e.name == "etc/tessera/host_key"));
     let (host_key, _) = inputs::host_key(
         inputs,
-        old_key.map(|e| ("the earlier tessera segment", e.data.as_slice())),
+        earlier_file(previous, "etc/tessera/host_key").map(|e| (EARLIER, e.data.as_slice())),
         &mut report.notes,
     )?;
-    let mut defaults = Vec::new();
-    if let Some(e) = previous.and_then(|m| {
-        m.entries
-            .iter()
-            .find(|e| e.name == "etc/tessera/authorized_keys")
-    }) {
-        defaults.push((
-            "the earlier tessera segment".to_string(),
-            String::from_utf8_lossy(&e.data).into_owned(),
-        ));
-    }
+    let defaults: Vec<(String, String)> = earlier_file(previous, "etc/tessera/authorized_keys")
+        .map(|e| {
+            (
+                EARLIER.to_string(),
+                String::from_utf8_lossy(&e.data).into_owned(),
+            )
+        })
+        .into_iter()
+        .collect();
     let admin = inputs::admin_keys(inputs, &defaults, &mut report.notes)?;
 
-    // The segment.
     let mut files: Vec<(String, u32, Vec<u8>)> = vec![
-        (paths::INITRD_AGENT.into(), 0o755, agent.clone()),
+        (paths::INITRD_AGENT.into(), 0o755, agent.to_vec()),
         (paths::INITRD_KEYSCRIPT.into(), 0o755, hook.keyscript()),
         (paths::AGENT_CONF.into(), 0o600, conf.into_bytes()),
         (paths::HOST_KEY.into(), 0o600, host_key.seed.to_vec()),
@@ -198,37 +299,28 @@ pub fn run(path: &Path, inputs: &Inputs) -> Result<Report> {
             with_keyscript(&e.data, &names),
         ));
     }
-    let entries = segment_entries(base_view, &files);
-    let segment = cpio::write(&entries)?;
+    report.host_id = host_id;
+    report.host_public = host_key.public;
+    Ok(files)
+}
 
-    for m in &board.nic_modules {
-        if !has_module(base_view, m) {
-            report.notes.push(format!(
-                "NIC module {m} is not in this image: fine if built into the kernel, else the network stays down in the initramfs (the hook install adds it)"
-            ));
-        }
-    }
-    for e in &entries {
-        let kind = if e.is_dir() { "dir " } else { "file" };
-        report.actions.push(format!(
-            "add {kind} /{} ({:o}, {} bytes)",
-            e.name,
-            e.mode & 0o7777,
-            e.data.len()
-        ));
-    }
-    cpio::pad_to(&mut base, 4);
-    let segment_at = base.len();
-    base.extend_from_slice(&segment);
-    let out = match &header {
+/// The new image: `payload` (the base with the segment at `segment_at`) under a new U-Boot header
+/// when the original had one; refused unless the whole image and the segment read back.
+fn assemble(
+    path: &Path,
+    payload: Vec<u8>,
+    header: Option<&uimage::Header>,
+    segment_at: usize,
+    entries: usize,
+) -> Result<Vec<u8>> {
+    let out = match header {
         Some(h) => {
             let mut h = h.clone();
             h.time = now();
-            uimage::wrap(&h, &base)?
+            uimage::wrap(&h, &payload)?
         }
-        None => base,
+        None => payload,
     };
-    // The result must read back: the whole image, and our segment where we put it.
     let check_payload = if header.is_some() {
         uimage::parse(&out)?.1
     } else {
@@ -236,76 +328,13 @@ pub fn run(path: &Path, inputs: &Inputs) -> Result<Report> {
     };
     Initrd::parse(path, check_payload)?;
     let back = cpio::read(&check_payload[segment_at..])?;
-    if back.entries.len() != entries.len() {
+    if back.entries.len() != entries {
         return Err(target(
             path,
             "the appended segment does not read back (internal error; nothing written)",
         ));
     }
-
-    let backup = initrd::backup_path(path);
-    report.actions.push(format!(
-        "rewrite {} ({} -> {} bytes{}), segment at byte {segment_at} from {}",
-        path.display(),
-        original.len(),
-        out.len(),
-        if header.is_some() {
-            ", new U-Boot header and CRCs"
-        } else {
-            ""
-        },
-        agent_path.display()
-    ));
-    if previous.is_none() {
-        report
-            .actions
-            .push(format!("keep the original as {}", backup.display()));
-    } else {
-        report.notes.push(format!(
-            "replaced the tessera segment of an earlier flash ({} keeps the original)",
-            backup.display()
-        ));
-    }
-    report.notes.push("a later update-initramfs drops this segment: install the hook with --root or --ssh to keep tessera".into());
-    report.host_id = host_id;
-    report.host_public = host_key.public;
-
-    if !inputs.dry_run {
-        // Where the walk cannot see an earlier segment (lz4, bzip2, lzma mains), never overwrite a
-        // .bak that may hold the untouched image.
-        let seen_end = base_view
-            .main_compression()
-            .is_none_or(initrd::end_is_known);
-        if previous.is_none() && (seen_end || !backup.exists()) {
-            std::fs::write(&backup, &original).map_err(|e| Error::io(&backup, "write", e))?;
-        }
-        let tmp = path.with_extension("tessera-new");
-        std::fs::write(&tmp, &out).map_err(|e| Error::io(&tmp, "write", e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, "replace", e))?;
-    }
-    Ok(report)
-}
-
-fn target(path: &Path, problem: &str) -> Error {
-    Error::Target {
-        target: path.display().to_string(),
-        problem: problem.to_string(),
-    }
-}
-
-/// Refuses a board whose architecture is not the target's.
-pub fn check_arch(path: &Path, board: Arch, target_arch: Arch, board_name: &str) -> Result<()> {
-    if board != target_arch {
-        return Err(target(
-            path,
-            &format!(
-                "is an {} system, but board {board_name} is {}",
-                target_arch.debian(),
-                board.debian()
-            ),
-        ));
-    }
-    Ok(())
+    Ok(out)
 }
 
 fn now() -> u32 {

@@ -1,7 +1,7 @@
 //! Reaching an agent and getting its verified challenge: connect (retrying under `--wait`), ask
 //! on a serial line, feed the bytes to the core's client state machine, and apply host key pinning.
 //!
-//! Shared by `unlock` and `status`. It never sends a secret; it only ends with a verified
+//! Shared by `unlock` and `status` (`connect::reach`). It never sends a secret; it only ends with a verified
 //! challenge from a pinned (or, for `status`, merely self-consistent) host key.
 
 use std::time::{Duration, Instant};
@@ -10,18 +10,19 @@ use tessera_core::limits::MAX_FRAME;
 use tessera_core::message::Challenge;
 use tessera_core::{Client, ClientEvent, HostKeyCheck};
 
-use crate::error::{code, Error, Result};
+use crate::error::{Result, ToolError};
+use crate::exit::ExitCode;
 use crate::known_hosts::KnownHosts;
 use crate::link::{Link, Target};
 use crate::paths;
-use tessera_core::openssh::fingerprint;
 
 /// One try's wait for a challenge after connecting.
 const CHALLENGE_WAIT: Duration = Duration::from_secs(5);
 /// How often a hello is repeated on a serial line (the agent may have missed the first).
 const HELLO_EVERY: Duration = Duration::from_secs(2);
 
-pub struct Talk {
+/// A connection to an agent whose challenge verified and whose host key passed pinning.
+pub struct Connected {
     pub link: Link,
     pub client: Client,
     pub challenge: Challenge,
@@ -37,7 +38,14 @@ pub enum Pinning {
     Show(Option<[u8; 32]>),
 }
 
-pub fn connect(target: &Target, wait: Option<u64>, pinning: &Pinning, quiet: bool) -> Result<Talk> {
+/// Reaches the agent at `target`, retrying an unreachable one for `wait` seconds (progress on
+/// stderr unless `quiet`), and applies `pinning` to its host key.
+pub fn reach(
+    target: &Target,
+    wait: Option<u64>,
+    pinning: &Pinning,
+    quiet: bool,
+) -> Result<Connected> {
     let start = Instant::now();
     let until = wait.map(|s| start + Duration::from_secs(s));
     let mut tries = 0u32;
@@ -48,7 +56,7 @@ pub fn connect(target: &Target, wait: Option<u64>, pinning: &Pinning, quiet: boo
             Err(e) => e,
         };
         let Some(until) = until else { return Err(err) };
-        if err.code != code::UNREACHABLE || Instant::now() >= until {
+        if err.exit() != ExitCode::Unreachable || Instant::now() >= until {
             return Err(err);
         }
         if !quiet {
@@ -57,7 +65,7 @@ pub fn connect(target: &Target, wait: Option<u64>, pinning: &Pinning, quiet: boo
                 target.label(),
                 start.elapsed().as_secs(),
                 wait.unwrap_or(0),
-                err.what
+                err.message()
             );
         }
         std::thread::sleep(
@@ -66,7 +74,7 @@ pub fn connect(target: &Target, wait: Option<u64>, pinning: &Pinning, quiet: boo
     }
 }
 
-fn try_once(target: &Target, pinning: &Pinning) -> Result<Talk> {
+fn try_once(target: &Target, pinning: &Pinning) -> Result<Connected> {
     let given = match pinning {
         Pinning::Require(g) | Pinning::Show(g) => *g,
     };
@@ -81,7 +89,9 @@ fn try_once(target: &Target, pinning: &Pinning) -> Result<Talk> {
     let mut next_hello = Instant::now();
     loop {
         if link.is_serial && Instant::now() >= next_hello {
-            let n = client.write_hello(&mut frame).map_err(core_err)?;
+            let n = client
+                .write_hello(&mut frame)
+                .map_err(ToolError::Protocol)?;
             link.send(&frame[..n])?;
             next_hello = Instant::now() + HELLO_EVERY;
         }
@@ -92,15 +102,10 @@ fn try_once(target: &Target, pinning: &Pinning) -> Result<Talk> {
         };
         let bytes = link.read(read_until)?;
         if bytes.is_empty() && Instant::now() >= deadline {
-            return Err(Error::new(
-                code::UNREACHABLE,
-                format!("no challenge from {}", target.label()),
-                if link.is_serial {
-                    "check the device, the baud rate (--baud) and that the server waits at its unlock prompt"
-                } else {
-                    "this is not a tessera agent, or it is busy: run the command again"
-                },
-            ));
+            return Err(ToolError::NoChallenge {
+                target: target.label(),
+                serial: link.is_serial,
+            });
         }
         if feed(&mut client, &bytes)?.is_some() {
             break;
@@ -109,7 +114,7 @@ fn try_once(target: &Target, pinning: &Pinning) -> Result<Talk> {
     let challenge = client
         .challenge()
         .cloned()
-        .ok_or_else(|| Error::other("challenge vanished", "report this bug"))?;
+        .ok_or(ToolError::ChallengeVanished)?;
     let host_id = challenge.body.host_id.as_str().to_string();
     let key = challenge.body.host_key;
     let kh = KnownHosts::new(paths::known_hosts()?);
@@ -118,19 +123,11 @@ fn try_once(target: &Target, pinning: &Pinning) -> Result<Talk> {
         Pinning::Require(g) => crate::known_hosts::verify(&kh, &host_id, &key, g.as_ref())?,
         Pinning::Show(_) => {
             if let crate::known_hosts::Pin::Differs(pinned) = kh.check(&host_id, &key) {
-                return Err(Error::new(
-                    code::HOST_KEY,
-                    format!(
-                        "host key of {host_id} changed: pinned {}, presented {}",
-                        fingerprint(&pinned),
-                        fingerprint(&key)
-                    ),
-                    "if the host was re-flashed on purpose, remove its line from known_hosts",
-                ));
+                return Err(crate::known_hosts::changed(&kh, &host_id, pinned, &key));
             }
         }
     }
-    Ok(Talk {
+    Ok(Connected {
         link,
         client,
         challenge,
@@ -151,23 +148,10 @@ fn feed(client: &mut Client, mut bytes: &[u8]) -> Result<Option<bool>> {
                 use tessera_core::client::ClientError as E;
                 match e {
                     E::HostKeyMismatch => {
-                        return Err(Error::new(
-                            code::HOST_KEY,
-                            "the agent's host key is not the one given with --host-key",
-                            "check that you reached the right machine and passed its host key",
-                        ))
+                        return Err(ToolError::NotTheGivenHostKey { presented: None })
                     }
-                    E::BadHostSignature => return Err(Error::new(
-                        code::HOST_KEY,
-                        "the agent's challenge is not signed by its host key",
-                        "someone may be tampering with the line; check the cabling and the network",
-                    )),
-                    E::Version(v) => {
-                        return Err(Error::other(
-                            format!("the agent speaks protocol version {v}"),
-                            "update tessera on both ends to the same release",
-                        ))
-                    }
+                    E::BadHostSignature => return Err(ToolError::BadHostSignature),
+                    E::Version(v) => return Err(ToolError::Version(v)),
                     // Garbage on a serial line: keep listening.
                     _ => {}
                 }
@@ -178,8 +162,4 @@ fn feed(client: &mut Client, mut bytes: &[u8]) -> Result<Option<bool>> {
             return Ok(found);
         }
     }
-}
-
-pub fn core_err(e: tessera_core::client::ClientError) -> Error {
-    Error::other(e.message(), e.hint())
 }

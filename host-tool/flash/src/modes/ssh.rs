@@ -1,23 +1,24 @@
-//! `tessera flash --ssh USER@HOST`: the `--root` install over ssh, then `update-initramfs -u` and a
-//! check with `lsinitramfs` that the new initramfs holds the agent.
+//! `tessera flash ssh USER@HOST`: the hook install of `flash root` (planned by `hook::plan`) over
+//! ssh, then `update-initramfs -u` and a check with `lsinitramfs` that the new initramfs holds the
+//! agent.
 //!
 //! Two ssh sessions, each a `sh -s` script on stdin: one that looks (architecture, hostname,
 //! crypttab, cryptsetup, existing keys), one that writes every file (base64 in quoted heredocs,
 //! temporary file then rename) and rebuilds the initramfs. `--remote-root DIR` targets a root
 //! mounted on the remote host (a rescue system) and runs the commands in `chroot DIR`.
 
+use super::hook::{self, RootFacts};
 use crate::board::Arch;
 use crate::bundle;
 use crate::error::{Error, Result};
 use crate::inputs::{Inputs, Report};
-use crate::root::{self, RootFacts};
 use base64ct::{Base64, Encoding};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
 /// How to reach the host.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SshTarget {
     /// `USER@HOST` (or any destination ssh accepts).
     pub destination: String,
@@ -206,11 +207,11 @@ run 'for i in /boot/initrd.img-*; do if lsinitramfs "$i" | grep -q "sbin/tessera
     s
 }
 
-/// `tessera flash --ssh`.
+/// `tessera flash ssh USER@HOST`.
 pub fn run(t: &SshTarget, inputs: &Inputs) -> Result<Report> {
     let facts = inspect(t)?;
     let where_ = format!("{}:{}", t.destination, t.root.trim_end_matches('/'));
-    let root::Install { files, mut report } = root::plan(inputs, &facts, &where_)?;
+    let hook::Install { files, mut report } = hook::plan(inputs, &facts, &where_)?;
     for f in &files {
         report.actions.push(format!(
             "write {where_}{} ({:o}, {} bytes)",

@@ -1,39 +1,20 @@
-//! `tessera flash --root DIR`: install tessera into a mounted root filesystem (a server's disk in a
+//! `tessera flash root DIR`: install tessera into a mounted root filesystem (a server's disk in a
 //! rescue system, a debootstrap chroot, an SD card): the agent, its config and keys under
 //! /etc/tessera, and the initramfs-tools hook and boot scripts under /etc/initramfs-tools, so every
 //! later `update-initramfs` includes the agent. With `--update-initramfs` it runs that too, in a
-//! chroot.
+//! chroot. What to write comes from `hook::plan`; this module only looks at and writes a local
+//! directory.
 //!
 //! Checks before writing anything: initramfs-tools and cryptsetup-initramfs are there, the root's
 //! architecture is the board's and the agent's. Files are written whole (temporary file, rename).
 
-use crate::append::check_arch;
-use crate::board::Arch;
-use crate::bundle::{self, paths, FileSpec, HookFiles, Settings};
+use super::hook::{self, Install, RootFacts, PACKAGE_LISTS};
+use crate::bundle::{self, paths, FileSpec};
 use crate::error::{Error, Result};
-use crate::inputs::{self, under, Inputs, Report};
+use crate::inputs::{under, Inputs, Report};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
-
-/// dpkg's file lists of the tessera-agent package (plain and multiarch names).
-pub const PACKAGE_LISTS: [&str; 3] = [
-    "/var/lib/dpkg/info/tessera-agent.list",
-    "/var/lib/dpkg/info/tessera-agent:amd64.list",
-    "/var/lib/dpkg/info/tessera-agent:arm64.list",
-];
-
-/// What the root holds that matters to flash.
-pub struct RootFacts {
-    pub arch: Arch,
-    pub hostname: Option<String>,
-    pub crypttab: String,
-    /// The tessera-agent package's hook is installed: only config and keys are written.
-    pub packaged: bool,
-    pub host_key: Option<Vec<u8>>,
-    /// Keys the root already trusts: (where, text).
-    pub trusted: Vec<(String, String)>,
-}
 
 fn read_opt(p: &Path) -> Option<String> {
     std::fs::read_to_string(p).ok()
@@ -49,6 +30,9 @@ pub fn inspect(dir: &Path) -> Result<RootFacts> {
         });
     }
     if !under(dir, "/usr/share/initramfs-tools").is_dir() {
+        if under(dir, "/usr/lib/dracut").is_dir() {
+            return Err(Error::Dracut { target: name });
+        }
         return Err(Error::Target {
             target: name,
             problem: "has no initramfs-tools (/usr/share/initramfs-tools); tessera's hook needs it"
@@ -99,79 +83,6 @@ pub fn inspect(dir: &Path) -> Result<RootFacts> {
     })
 }
 
-/// Everything `--root` and `--ssh` install, computed from what the root holds.
-pub struct Install {
-    pub files: Vec<FileSpec>,
-    pub report: Report,
-}
-
-/// Plans an install for a root described by `facts` (`where_` names it in messages).
-pub fn plan(inputs: &Inputs, facts: &RootFacts, where_: &str) -> Result<Install> {
-    let mut report = Report::default();
-    check_arch(
-        Path::new(where_),
-        inputs.board.architecture,
-        facts.arch,
-        &inputs.board.name,
-    )?;
-    let crypttab = bundle::parse_crypttab(&facts.crypttab);
-    let volumes = bundle::choose_volumes(
-        &inputs.volumes,
-        &crypttab,
-        &format!("{where_}/etc/crypttab"),
-    )?;
-    for v in &volumes {
-        if let Some(e) = crypttab.iter().find(|e| e.name == v.name) {
-            if !e.options.split(',').any(|o| o == "initramfs") {
-                report.notes.push(format!(
-                    "volume {} has no `initramfs` option in crypttab: cryptroot unlocks it in the initramfs only if it holds / (or /usr, resume)",
-                    v.name
-                ));
-            }
-        }
-    }
-    let host_id = inputs::host_id(inputs, facts.hostname.clone())?;
-    let settings = Settings {
-        board: inputs.board.clone(),
-        host_id: host_id.clone(),
-        volumes,
-        serial: inputs.serial,
-        listen: inputs.listen.clone(),
-    };
-    settings.check()?;
-    let key_name = format!("{where_}{}", paths::HOST_KEY);
-    let (host_key, write_key) = inputs::host_key(
-        inputs,
-        facts.host_key.as_deref().map(|b| (key_name.as_str(), b)),
-        &mut report.notes,
-    )?;
-    let admin = inputs::admin_keys(inputs, &facts.trusted, &mut report.notes)?;
-    let (agent, hook) = if facts.packaged {
-        report
-            .notes
-            .push("the tessera-agent package is installed: writing config and keys only".into());
-        (Vec::new(), None)
-    } else {
-        let (agent_path, agent, warnings) =
-            bundle::find_agent(inputs.agent.as_deref(), facts.arch)?;
-        report.notes.extend(warnings);
-        report
-            .notes
-            .push(format!("agent: {}", agent_path.display()));
-        (agent, Some(HookFiles::find(inputs.hook_dir.as_deref())?))
-    };
-    let files = bundle::root_files(
-        &settings,
-        &agent,
-        hook.as_ref(),
-        write_key.then_some(&host_key),
-        &admin,
-    );
-    report.host_id = host_id;
-    report.host_public = host_key.public;
-    Ok(Install { files, report })
-}
-
 /// Describes a file change (`new`, `replace`, `unchanged`) for the report.
 pub fn describe(f: &FileSpec, old: Option<&[u8]>, shown_path: &str) -> String {
     let state = match old {
@@ -186,10 +97,10 @@ pub fn describe(f: &FileSpec, old: Option<&[u8]>, shown_path: &str) -> String {
     )
 }
 
-/// `tessera flash --root DIR`.
+/// `tessera flash root DIR`.
 pub fn run(dir: &Path, inputs: &Inputs, update_initramfs: bool) -> Result<Report> {
     let facts = inspect(dir)?;
-    let Install { files, mut report } = plan(inputs, &facts, &dir.display().to_string())?;
+    let Install { files, mut report } = hook::plan(inputs, &facts, &dir.display().to_string())?;
     for f in &files {
         let p = under(dir, &f.path);
         report.actions.push(describe(
