@@ -12,8 +12,8 @@ use tessera_e2e::chroot::Arch::{self, Amd64, Arm64};
 use tessera_e2e::chroot::Flavor::{self, Dracut, InitramfsTools};
 use tessera_e2e::Nic;
 
-/// One `#[test]` per row, named by the row, so that `cargo test -p tessera-e2e --test boots NAME`
-/// runs one boot and a failure names its row.
+/// One `#[test]` per row, named by the row, so that
+/// `cargo test -p tessera-e2e --test tests boots::NAME` runs one boot and a failure names its row.
 macro_rules! boots {
     ($($(#[doc = $doc:literal])* $name:ident: $arch:expr, $flavor:expr, $path:expr;)*) => {$(
         $(#[doc = $doc])*

@@ -4,15 +4,9 @@
 //! made by `tessera keygen`), which is why they live here and not beside the agent.
 //! Needs `cargo build -p tessera -p tessera-agent` first (scripts/test.sh does it).
 
-#[path = "processes/common.rs"]
 mod common;
-#[path = "processes/handoff.rs"]
 mod handoff;
-#[path = "processes/pinning.rs"]
 mod pinning;
-#[path = "processes/serial.rs"]
 mod serial;
-#[path = "processes/ssh_agent.rs"]
 mod ssh_agent;
-#[path = "processes/tcp.rs"]
 mod tcp;

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::time::Duration;
 
-use crate::common::*;
+use super::common::*;
 
 const SECS: Duration = Duration::from_secs(10);
 

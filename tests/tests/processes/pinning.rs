@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::*;
+use super::common::*;
 
 const SECS: Duration = Duration::from_secs(10);
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::*;
+use super::common::*;
 
 const SECS: Duration = Duration::from_secs(10);
 

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::*;
+use super::common::*;
 
 struct SshAgent(u32);
 

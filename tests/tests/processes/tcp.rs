@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use crate::common::*;
+use super::common::*;
 use tessera_core::message::{Outcome, Verdict};
 use tessera_core::Refusal;
 

@@ -24,10 +24,7 @@ fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
 }
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
+    tools::workspace()
 }
 
 fn flash_cmd(arch: Arch, keys: &tools::Keys) -> Options {
