@@ -328,7 +328,7 @@ impl Settings {
             passfifo: DEFAULT_PASSFIFO.into(),
         }
         .render(&format!(
-            "tessera-agent config, written by `tessera flash --board {}`; see docs/interfaces.md",
+            "tessera-agent config, written by `tessera flash` for board {}; see docs/interfaces.md",
             self.board.name
         ))
     }
@@ -336,7 +336,7 @@ impl Settings {
     /// `/etc/tessera/initramfs.conf`, sourced by the hook (NIC modules) and local-bottom (IFDOWN).
     pub fn initramfs_conf(&self) -> String {
         format!(
-            "# written by `tessera flash --board {}`: NIC drivers the hook adds to the initramfs\nNIC_MODULES=\"{}\"\n",
+            "# written by `tessera flash` for board {}: NIC drivers the hook adds to the initramfs\nNIC_MODULES=\"{}\"\n",
             self.board.name,
             self.board.nic_modules.join(" ")
         )
