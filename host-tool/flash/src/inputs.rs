@@ -6,27 +6,14 @@
 use crate::board::Board;
 use crate::error::{Error, Result};
 use crate::keys::{self, HostKey};
+use crate::options::Options;
 use std::path::{Path, PathBuf};
 
-/// Options common to `flash initrd`, `flash root` and `flash ssh`.
+/// One run's options with its board profile resolved: what the three modes read.
 #[derive(Clone, Debug)]
-pub struct Inputs {
+pub struct Inputs<'a> {
     pub board: Board,
-    pub agent: Option<PathBuf>,
-    pub hook_dir: Option<PathBuf>,
-    pub host_id: Option<String>,
-    /// `NAME` or `NAME=DEVICE`.
-    pub volumes: Vec<String>,
-    pub listen: Vec<String>,
-    pub serial: bool,
-    /// `ssh-ed25519 ...` lines or files of them.
-    pub admin_keys: Vec<String>,
-    pub authorized_keys: Option<PathBuf>,
-    /// A 32-byte seed file to use as the host key.
-    pub host_key: Option<PathBuf>,
-    /// Make a new host key even if the target has one.
-    pub new_host_key: bool,
-    pub dry_run: bool,
+    pub options: &'a Options,
 }
 
 /// What a mode did (or, with `--dry-run`, would do).
@@ -46,15 +33,15 @@ pub struct Report {
 /// the keys the target already trusts (`defaults`: dropbear's authorized_keys, an earlier tessera
 /// install). Refuses to install none.
 pub fn admin_keys(
-    inputs: &Inputs,
+    inputs: &Inputs<'_>,
     defaults: &[(String, String)],
     notes: &mut Vec<String>,
 ) -> Result<Vec<String>> {
     let mut keys = Vec::new();
-    for a in &inputs.admin_keys {
+    for a in &inputs.options.admin_keys {
         keys::merge(&mut keys, keys::admin_keys_from_arg(a)?);
     }
-    if let Some(f) = &inputs.authorized_keys {
+    if let Some(f) = &inputs.options.authorized_keys {
         let text = std::fs::read_to_string(f).map_err(|e| Error::io(f, "read", e))?;
         let (found, skipped) = keys::ed25519_lines(&f.display().to_string(), &text)?;
         if skipped > 0 {
@@ -93,18 +80,18 @@ pub fn admin_keys(
 /// The host key: `--host-key FILE`, else the target's existing one (so pins stay valid), else new.
 /// Returns the key and whether it must be written to the target.
 pub fn host_key(
-    inputs: &Inputs,
+    inputs: &Inputs<'_>,
     existing: Option<(&str, &[u8])>,
     notes: &mut Vec<String>,
 ) -> Result<(HostKey, bool)> {
-    if let Some(f) = &inputs.host_key {
+    if let Some(f) = &inputs.options.host_key {
         let bytes = std::fs::read(f).map_err(|e| Error::io(f, "read", e))?;
         return Ok((
             HostKey::from_seed_bytes(&f.display().to_string(), &bytes)?,
             true,
         ));
     }
-    if let (Some((name, bytes)), false) = (existing, inputs.new_host_key) {
+    if let (Some((name, bytes)), false) = (existing, inputs.options.new_host_key) {
         let k = HostKey::from_seed_bytes(name, bytes)?;
         notes.push(format!(
             "kept the host key in {name} (--new-host-key makes a new one)"
@@ -115,8 +102,9 @@ pub fn host_key(
 }
 
 /// The host id: `--host-id`, else `fallback` (the target's hostname or earlier config).
-pub fn host_id(inputs: &Inputs, fallback: Option<String>) -> Result<String> {
+pub fn host_id(inputs: &Inputs<'_>, fallback: Option<String>) -> Result<String> {
     inputs
+        .options
         .host_id
         .clone()
         .or(fallback)

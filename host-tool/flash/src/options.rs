@@ -60,17 +60,7 @@ pub fn run(mode: &Mode, options: &Options) -> Result<Report> {
     let boards = board::load(options.boards.as_deref())?;
     let inputs = Inputs {
         board: board::find(&boards, &options.board)?,
-        agent: options.agent.clone(),
-        hook_dir: options.hook_dir.clone(),
-        host_id: options.host_id.clone(),
-        volumes: options.volumes.clone(),
-        listen: options.listen.clone(),
-        serial: options.serial,
-        admin_keys: options.admin_keys.clone(),
-        authorized_keys: options.authorized_keys.clone(),
-        host_key: options.host_key.clone(),
-        new_host_key: options.new_host_key,
-        dry_run: options.dry_run,
+        options,
     };
     let mut report = match mode {
         Mode::Initrd { file } => modes::initrd::run(file, &inputs)?,

@@ -35,7 +35,7 @@ pub struct Install {
 }
 
 /// Plans an install for a root described by `facts` (`where_` names it in messages).
-pub fn plan(inputs: &Inputs, facts: &RootFacts, where_: &str) -> Result<Install> {
+pub fn plan(inputs: &Inputs<'_>, facts: &RootFacts, where_: &str) -> Result<Install> {
     let mut report = Report::default();
     check_arch(
         where_,
@@ -45,7 +45,7 @@ pub fn plan(inputs: &Inputs, facts: &RootFacts, where_: &str) -> Result<Install>
     )?;
     let crypttab = bundle::parse_crypttab(&facts.crypttab);
     let volumes = bundle::choose_volumes(
-        &inputs.volumes,
+        &inputs.options.volumes,
         &crypttab,
         &format!("{where_}/etc/crypttab"),
     )?;
@@ -64,8 +64,8 @@ pub fn plan(inputs: &Inputs, facts: &RootFacts, where_: &str) -> Result<Install>
         board: inputs.board.clone(),
         host_id: host_id.clone(),
         volumes,
-        serial: inputs.serial,
-        listen: inputs.listen.clone(),
+        serial: inputs.options.serial,
+        listen: inputs.options.listen.clone(),
     };
     settings.check()?;
     let key_name = format!("{where_}{}", paths::HOST_KEY);
@@ -82,12 +82,15 @@ pub fn plan(inputs: &Inputs, facts: &RootFacts, where_: &str) -> Result<Install>
         (Vec::new(), None)
     } else {
         let (agent_path, agent, warnings) =
-            bundle::find_agent(inputs.agent.as_deref(), facts.arch)?;
+            bundle::find_agent(inputs.options.agent.as_deref(), facts.arch)?;
         report.notes.extend(warnings);
         report
             .notes
             .push(format!("agent: {}", agent_path.display()));
-        (agent, Some(HookFiles::find(inputs.hook_dir.as_deref())?))
+        (
+            agent,
+            Some(HookFiles::find(inputs.options.hook_dir.as_deref())?),
+        )
     };
     let files = bundle::root_files(
         &settings,

@@ -23,17 +23,18 @@ const PARAM_CONF: &str = "[ -e /conf/param.conf ] && . /conf/param.conf";
 /// Where an earlier segment's files are named in notes.
 const EARLIER: &str = "the earlier tessera segment";
 
-/// Appends (or, with `inputs.dry_run`, plans) the tessera segment to `path`.
-pub fn run(path: &Path, inputs: &Inputs) -> Result<Report> {
+/// Appends (or, with `inputs.options.dry_run`, plans) the tessera segment to `path`.
+pub fn run(path: &Path, inputs: &Inputs<'_>) -> Result<Report> {
     let mut report = Report::default();
     let original = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
     let (payload, header) = initrd::load(path)?;
     check_format(path, &inputs.board, header.is_some())?;
     let parsed = Initrd::parse(path, &payload)?;
     let target_arch = check_image(path, &parsed, &inputs.board)?;
-    let (agent_path, agent, warnings) = bundle::find_agent(inputs.agent.as_deref(), target_arch)?;
+    let (agent_path, agent, warnings) =
+        bundle::find_agent(inputs.options.agent.as_deref(), target_arch)?;
     report.notes.extend(warnings);
-    let hook = HookFiles::find(inputs.hook_dir.as_deref())?;
+    let hook = HookFiles::find(inputs.options.hook_dir.as_deref())?;
 
     // Start again from just before an earlier tessera segment, if there is one.
     let previous = earlier_segment(&parsed);
@@ -103,7 +104,7 @@ pub fn run(path: &Path, inputs: &Inputs) -> Result<Report> {
     }
     report.notes.push("a later update-initramfs drops this segment: install the hook with `tessera flash root` or `tessera flash ssh` to keep tessera".into());
 
-    if !inputs.dry_run {
+    if !inputs.options.dry_run {
         // Where the walk cannot see an earlier segment (lz4, bzip2, lzma mains), never overwrite a
         // .bak that may hold the untouched image.
         let seen_end = base_view
@@ -202,7 +203,7 @@ fn earlier_file<'a>(previous: Option<&'a Member>, name: &str) -> Option<&'a Entr
 /// keys chosen from the image, the earlier segment and the options; sets the report's host.
 fn segment_files(
     path: &Path,
-    inputs: &Inputs,
+    inputs: &Inputs<'_>,
     base_view: &Initrd,
     previous: Option<&Member>,
     agent: &[u8],
@@ -214,7 +215,7 @@ fn segment_files(
         .map(|e| bundle::parse_crypttab(&String::from_utf8_lossy(&e.data)))
         .unwrap_or_default();
     let where_ = format!("{} (/cryptroot/crypttab)", path.display());
-    let volumes = bundle::choose_volumes(&inputs.volumes, &crypttab, &where_)?;
+    let volumes = bundle::choose_volumes(&inputs.options.volumes, &crypttab, &where_)?;
     let fallback_id = earlier_file(previous, "etc/tessera/agent.conf")
         .and_then(|e| inputs::conf_host_id(&String::from_utf8_lossy(&e.data)));
     let host_id = inputs::host_id(inputs, fallback_id)?;
@@ -222,8 +223,8 @@ fn segment_files(
         board: inputs.board.clone(),
         host_id: host_id.clone(),
         volumes: volumes.clone(),
-        serial: inputs.serial,
-        listen: inputs.listen.clone(),
+        serial: inputs.options.serial,
+        listen: inputs.options.listen.clone(),
     };
     settings.check()?;
     let mut conf = settings.agent_conf();

@@ -98,7 +98,7 @@ pub fn describe(f: &FileSpec, old: Option<&[u8]>, shown_path: &str) -> String {
 }
 
 /// `tessera flash root DIR`.
-pub fn run(dir: &Path, inputs: &Inputs, update_initramfs: bool) -> Result<Report> {
+pub fn run(dir: &Path, inputs: &Inputs<'_>, update_initramfs: bool) -> Result<Report> {
     let facts = inspect(dir)?;
     let Install { files, mut report } = hook::plan(inputs, &facts, &dir.display().to_string())?;
     for f in &files {
@@ -120,7 +120,7 @@ pub fn run(dir: &Path, inputs: &Inputs, update_initramfs: bool) -> Result<Report
             dir.display()
         ));
     }
-    if inputs.dry_run {
+    if inputs.options.dry_run {
         return Ok(report);
     }
     for f in &files {

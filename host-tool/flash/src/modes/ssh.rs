@@ -208,7 +208,7 @@ run 'for i in /boot/initrd.img-*; do if lsinitramfs "$i" | grep -q "sbin/tessera
 }
 
 /// `tessera flash ssh USER@HOST`.
-pub fn run(t: &SshTarget, inputs: &Inputs) -> Result<Report> {
+pub fn run(t: &SshTarget, inputs: &Inputs<'_>) -> Result<Report> {
     let facts = inspect(t)?;
     let where_ = format!("{}:{}", t.destination, t.root.trim_end_matches('/'));
     let hook::Install { files, mut report } = hook::plan(inputs, &facts, &where_)?;
@@ -225,7 +225,7 @@ pub fn run(t: &SshTarget, inputs: &Inputs) -> Result<Report> {
             "run update-initramfs -u -k all on {where_}, check with lsinitramfs"
         ));
     }
-    if inputs.dry_run {
+    if inputs.options.dry_run {
         return Ok(report);
     }
     let out = remote(t, &install_script(&files, t.update_initramfs), "installing")?;
