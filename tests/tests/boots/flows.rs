@@ -180,9 +180,9 @@ fn hook_without_agent(name: &str, arch: Arch, flavor: Flavor) {
     assert!(line.contains("run-tessera=absent agents=0"), "{line}");
 }
 
-/// What the hook puts into the image: the agent, its config, the host key readable by root only, the
-/// keyscript, the NIC driver, and `keyscript=` on the served volume in the initramfs' crypttab only.
-fn hook_contents(name: &str, arch: Arch, flavor: Flavor) {
+/// A scenario, its root image, and the tessera files that serve that root by `keyscript` with the
+/// shared keys: what a row that builds its own image starts from.
+fn served_root(name: &str, arch: Arch, flavor: Flavor) -> (Scenario, LuksImage, TesseraFiles) {
     let s = ok(Scenario::new(name, arch, flavor));
     let keys = ok(shared_keys());
     let root = ok(s.root_image());
@@ -192,7 +192,15 @@ fn hook_contents(name: &str, arch: Arch, flavor: Flavor) {
         &[("cryptroot", &root)],
         "keyscript",
     );
-    let initrd = ok(s.initrd(&[&root], Some(ok(tessera_files(arch, &keys, conf)))));
+    let files = ok(tessera_files(arch, &keys, conf));
+    (s, root, files)
+}
+
+/// What the hook puts into the image: the agent, its config, the host key readable by root only, the
+/// keyscript, the NIC driver, and `keyscript=` on the served volume in the initramfs' crypttab only.
+fn hook_contents(name: &str, arch: Arch, flavor: Flavor) {
+    let (s, root, files) = served_root(name, arch, flavor);
+    let initrd = ok(s.initrd(&[&root], Some(files)));
     let list = ok(run_cmd(Command::new("sh").arg("-c").arg(format!(
         "gzip -dc '{}' | cpio -itv --quiet",
         initrd.display()
@@ -386,16 +394,8 @@ fn other_host_refused(name: &str, arch: Arch, flavor: Flavor) {
     use tessera_core::message::{VolumeInfo, VolumeState};
     use tessera_core::testkit;
 
-    let s = ok(Scenario::new(name, arch, flavor));
     let keys = ok(shared_keys());
-    let root = ok(s.root_image());
-    let conf = agent_conf(
-        HOST_ID,
-        agent_console(arch, flavor),
-        &[("cryptroot", &root)],
-        "keyscript",
-    );
-    let mut files = ok(tessera_files(arch, &keys, conf));
+    let (s, root, mut files) = served_root(name, arch, flavor);
     // Authorize the core's published test admin too: the refusal must come from the host binding.
     let mut line = [0u8; tessera_core::openssh::ENCODED_LEN];
     let test_admin =
