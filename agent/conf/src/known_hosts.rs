@@ -6,7 +6,8 @@
 //!   the admin agreed (terminal or `--host-key`) and refuse a key that differs from the pin.
 //! - `tessera flash` appends a pin for an unknown host id and keeps a matching one. A differing
 //!   pin is replaced only with `--new-host-key` (flash made that key on purpose), and flash says
-//!   so on stderr; without it the differing pin is an error whose hint names `--new-host-key`.
+//!   so on stderr; without it the differing pin is an error whose hint names `--new-host-key`,
+//!   raised before flash writes anything to the target.
 //!
 //! This module only reads and writes the file; asking the admin and the policy's decisions belong
 //! to the callers. Lines it does not understand are kept as they are.

@@ -102,7 +102,7 @@ impl Error {
             // No flash mode installs the dracut module: name the tool that does, not another mode.
             Error::Dracut { .. } => "on that system, run initramfs-hook/install.sh (it adds the dracut module 95tessera), put tessera-agent in /usr/lib/tessera and its config in /etc/tessera (docs/interfaces.md), then run dracut -f".into(),
             Error::PinDiffers { .. } => {
-                "if the host's key changed on purpose, pass --new-host-key to replace the pin".into()
+                "nothing was written; if the host's key changes on purpose (a reinstalled host), run the same command with --new-host-key, which replaces the pin".into()
             }
             Error::Usage { .. } => "see tessera flash --help".into(),
         }

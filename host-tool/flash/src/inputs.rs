@@ -78,8 +78,26 @@ pub fn admin_keys(
 }
 
 /// The host key: `--host-key FILE`, else the target's existing one (so pins stay valid), else new.
-/// Returns the key and whether it must be written to the target.
+/// Returns the key and whether it must be written to the target. A key that differs from the
+/// admin's pin for `host_id` is refused here, before a mode writes anything, unless
+/// `--new-host-key` (or `--no-pin`) was given: the policy of `tessera_conf::known_hosts`.
 pub fn host_key(
+    inputs: &Inputs<'_>,
+    host_id: &str,
+    existing: Option<(&str, &[u8])>,
+    notes: &mut Vec<String>,
+) -> Result<(HostKey, bool)> {
+    let (key, write) = choose_host_key(inputs, existing, notes)?;
+    if inputs.options.pin {
+        if let Some(dir) = tessera_conf::layout::config_dir() {
+            let kh = dir.join(tessera_conf::layout::KNOWN_HOSTS_FILE);
+            keys::check_pin(&kh, host_id, &key.public, inputs.options.new_host_key)?;
+        }
+    }
+    Ok((key, write))
+}
+
+fn choose_host_key(
     inputs: &Inputs<'_>,
     existing: Option<(&str, &[u8])>,
     notes: &mut Vec<String>,

@@ -694,7 +694,8 @@ fn the_host_key_is_pinned_in_known_hosts() {
         std::fs::read_to_string(config.join("tessera/known_hosts")).unwrap(),
         line
     );
-    // Another host key is never pinned silently: an error that names --new-host-key ...
+    // Another host key is never pinned silently: an error that names --new-host-key, also in a
+    // dry run ...
     let other = dir.path().join("other_key");
     std::fs::write(&other, [42u8; 32]).unwrap();
     let mut c = cmd(dir.path(), host_board());
@@ -704,12 +705,23 @@ fn the_host_key_is_pinned_in_known_hosts() {
     };
     c.pin = true;
     c.host_key = Some(other.clone());
+    let mut dry = c.clone();
+    dry.dry_run = true;
+    assert!(matches!(
+        tessera_flash::run(&c_mode, &dry).unwrap_err(),
+        Error::PinDiffers { .. }
+    ));
     let err = tessera_flash::run(&c_mode, &c).unwrap_err();
     assert!(matches!(err, Error::PinDiffers { .. }), "{err}");
     assert!(err.hint().contains("--new-host-key"), "{}", err.hint());
     assert_eq!(
         std::fs::read_to_string(config.join("tessera/known_hosts")).unwrap(),
         line
+    );
+    // ... refused before anything was written: the target still has the pinned key.
+    assert_eq!(
+        std::fs::read_to_string(r.join("etc/tessera/host_key.pub")).unwrap(),
+        pubfile
     );
     // ... which replaces the pin on purpose.
     let mut c = cmd(dir.path(), host_board());

@@ -71,6 +71,7 @@ pub fn plan(inputs: &Inputs<'_>, facts: &RootFacts, where_: &str) -> Result<Inst
     let key_name = format!("{where_}{}", paths::HOST_KEY);
     let (host_key, write_key) = inputs::host_key(
         inputs,
+        &host_id,
         facts.host_key.as_deref().map(|b| (key_name.as_str(), b)),
         &mut report.notes,
     )?;

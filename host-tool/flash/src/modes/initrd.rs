@@ -236,6 +236,7 @@ fn segment_files(
     }
     let (host_key, _) = inputs::host_key(
         inputs,
+        &host_id,
         earlier_file(previous, "etc/tessera/host_key").map(|e| (EARLIER, e.data.as_slice())),
         &mut report.notes,
     )?;
