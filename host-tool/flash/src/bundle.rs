@@ -16,6 +16,7 @@ use tessera_conf::agent_conf::{
 };
 use tessera_core::limits::MAX_VOLUMES;
 use tessera_core::Name;
+use zeroize::Zeroizing;
 
 /// Where things live on the target: the one list in `tessera_conf::layout`.
 pub use tessera_conf::layout as paths;
@@ -349,7 +350,8 @@ pub struct FileSpec {
     /// Absolute path on the target.
     pub path: String,
     pub mode: u32,
-    pub data: Vec<u8>,
+    /// Wiped on drop: one of these files is the host key's seed.
+    pub data: Zeroizing<Vec<u8>>,
 }
 
 impl FileSpec {
@@ -357,7 +359,7 @@ impl FileSpec {
         FileSpec {
             path: path.to_string(),
             mode,
-            data: data.into(),
+            data: Zeroizing::new(data.into()),
         }
     }
 }

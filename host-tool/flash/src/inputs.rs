@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::keys::{self, HostKey};
 use crate::options::Options;
 use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
 
 /// One run's options with its board profile resolved: what the three modes read.
 #[derive(Clone, Debug)]
@@ -103,7 +104,7 @@ fn choose_host_key(
     notes: &mut Vec<String>,
 ) -> Result<(HostKey, bool)> {
     if let Some(f) = &inputs.options.host_key {
-        let bytes = std::fs::read(f).map_err(|e| Error::io(f, "read", e))?;
+        let bytes = Zeroizing::new(std::fs::read(f).map_err(|e| Error::io(f, "read", e))?);
         return Ok((
             HostKey::from_seed_bytes(&f.display().to_string(), &bytes)?,
             true,

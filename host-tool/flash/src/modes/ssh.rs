@@ -16,6 +16,7 @@ use base64ct::{Base64, Encoding};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+use zeroize::Zeroizing;
 
 /// How to reach the host.
 #[derive(Clone, Debug, PartialEq)]
@@ -178,8 +179,15 @@ pub fn inspect(t: &SshTarget) -> Result<RootFacts> {
 }
 
 /// The install script: every file, then update-initramfs and the lsinitramfs check.
-fn install_script(files: &[bundle::FileSpec], update: bool) -> String {
-    let mut s = String::from(
+/// Wiped on drop, and sized up front so that no reallocation leaves a copy of the host key's seed
+/// behind.
+fn install_script(files: &[bundle::FileSpec], update: bool) -> Zeroizing<String> {
+    let room: usize = files
+        .iter()
+        .map(|f| f.path.len() + 64 + f.data.len().div_ceil(3) * 4 * 77 / 76 + 2)
+        .sum();
+    let mut s = Zeroizing::new(String::with_capacity(room + 1024));
+    s.push_str(
         "set -e\numask 077\nR=$TESSERA_ROOT\nput() {\n  mkdir -p \"$(dirname \"$R$1\")\"\n  base64 -d > \"$R$1.tessera-new\"\n  chmod \"$2\" \"$R$1.tessera-new\"\n  mv \"$R$1.tessera-new\" \"$R$1\"\n}\n",
     );
     for f in files {
@@ -188,7 +196,7 @@ fn install_script(files: &[bundle::FileSpec], update: bool) -> String {
             shell_quote(&f.path),
             f.mode
         ));
-        let b64 = Base64::encode_string(&f.data);
+        let b64 = Zeroizing::new(Base64::encode_string(&f.data));
         for chunk in b64.as_bytes().chunks(76) {
             s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
             s.push('\n');
@@ -287,7 +295,7 @@ mod tests {
         let script = format!(
             "TESSERA_ROOT={}\n{}",
             shell_quote(dir.path().to_str().unwrap()),
-            install_script(&files, false)
+            install_script(&files, false).as_str()
         );
         let mut child = Command::new("sh")
             .arg("-s")
@@ -307,7 +315,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         for f in &files {
             let p = dir.path().join(f.path.trim_start_matches('/'));
-            assert_eq!(std::fs::read(&p).unwrap(), f.data);
+            assert_eq!(std::fs::read(&p).unwrap(), *f.data);
             assert_eq!(
                 std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
                 f.mode
