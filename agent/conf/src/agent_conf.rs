@@ -393,7 +393,7 @@ impl Config {
     }
 }
 
-/// `listen` values as `tessera flash --listen` takes them: none for the default, `off`, or
+/// `listen` values as `tessera flash MODE --listen` takes them: none for the default, `off`, or
 /// addresses; `Err` names the first value that is none of these.
 pub fn listen_from_args(args: &[String]) -> Result<Listen, String> {
     match args {

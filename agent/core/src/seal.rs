@@ -20,6 +20,7 @@ use crate::limits::{
 };
 use crate::name::Name;
 use crate::secret::Secret;
+use crate::text::message;
 
 type Kem = hpke::kem::X25519HkdfSha256;
 type Kdf = hpke::kdf::HkdfSha256;
@@ -49,7 +50,9 @@ impl fmt::Display for SealError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             SealError::BadKey => "unusable X25519 key",
-            SealError::SecretTooLong => "secret longer than 512 bytes",
+            SealError::SecretTooLong => {
+                message!(Str("secret longer than "), Num(MAX_SECRET), Str(" bytes"))
+            }
             SealError::OpenFailed => "sealed secret does not open",
         })
     }

@@ -103,6 +103,7 @@ mod tests {
     use crate::client::ClientError;
     use crate::frame::FrameError;
     use crate::limits::{MAX_FRAME, MAX_PAYLOAD, MAX_SECRET, MAX_VOLUMES};
+    use crate::seal::SealError;
     use crate::secret::SecretTooLong;
 
     /// Every message of the core that quotes a limit, formatted against `limits`.
@@ -123,6 +124,10 @@ mod tests {
             format!(
                 "secret is longer than {MAX_SECRET} bytes: use a shorter passphrase or key file"
             )
+        );
+        assert_eq!(
+            SealError::SecretTooLong.to_string(),
+            format!("secret longer than {MAX_SECRET} bytes")
         );
     }
 

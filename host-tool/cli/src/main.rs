@@ -38,7 +38,7 @@ use exit::ExitCode;
     error_code(4, "host key mismatch, or unpinned host key not accepted"),
     error_code(
         5,
-        "token refused by the agent (unknown admin key, stale boot, wrong host)"
+        "token refused by the agent (unknown admin key, stale boot, wrong host, bad signature)"
     ),
     error_code(6, "wrong secret for at least one volume")
 )]

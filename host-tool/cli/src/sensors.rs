@@ -1,8 +1,9 @@
 //! `tessera sensors ...`: runs the `tessera-sensors` binary with the same arguments, git-style,
 //! so this binary (which reads the admin's key) links no hidraw ioctls and no HTTP server.
 //!
-//! It looks beside the running `tessera` first (a build tree, /usr/bin), then on PATH. It passes
-//! nothing but the arguments; the sensors binary keeps its own exit codes.
+//! It looks beside the running `tessera` first (a build tree, /usr/bin), then on PATH. It passes the
+//! arguments and the environment without `SSH_AUTH_SOCK`; the sensors binary keeps its own exit
+//! codes.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -29,9 +30,11 @@ pub fn exec(args: &[String]) -> ToolError {
     let Some(binary) = find() else {
         return ToolError::SensorsMissing;
     };
+    // The exporter needs no key material: it does not get the admin's ssh-agent either.
     let error = Command::new(&binary)
         .arg0("tessera sensors")
         .args(args)
+        .env_remove("SSH_AUTH_SOCK")
         .exec();
     ToolError::RunSensors {
         path: binary,
