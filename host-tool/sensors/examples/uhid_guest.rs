@@ -297,7 +297,7 @@ fn main() {
         "TESSERA-UHID-DENIED {}",
         serde_json::to_string(&denied).unwrap()
     );
-    if let tessera_sensors::Outcome::Error(e) = &denied.outcome {
+    if let tessera_sensors::Reading::Error(e) = &denied.reading {
         println!("TESSERA-UHID-DENIED-LINE {e}");
     }
 
@@ -305,7 +305,7 @@ fn main() {
     destroy_after.store(4, Ordering::SeqCst);
     let r = tessera_sensors::hid::read_ups(std::path::Path::new("/dev/hidraw0"));
     println!("TESSERA-UHID-UNPLUG {}", serde_json::to_string(&r).unwrap());
-    if let tessera_sensors::Outcome::Error(e) = &r.outcome {
+    if let tessera_sensors::Reading::Error(e) = &r.reading {
         println!("TESSERA-UHID-UNPLUG-LINE {e}");
     }
     drop(uhid);

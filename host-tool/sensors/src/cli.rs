@@ -8,7 +8,7 @@
 use crate::exporter;
 use crate::nut::NutServer;
 use crate::prometheus::Exposition;
-use crate::{collect, Config, Outcome, SensorResult};
+use crate::{collect, Config, Reading, SensorResult};
 use argh::FromArgs;
 use std::io::Write;
 use std::path::PathBuf;
@@ -186,7 +186,7 @@ impl SensorsCmd {
         let table = !self.json && !self.prometheus && self.textfile.is_none();
         if !table {
             for r in results {
-                if let Outcome::Error(e) = &r.outcome {
+                if let Reading::Error(e) = &r.reading {
                     let _ = writeln!(err, "tessera sensors: {e}");
                 }
             }

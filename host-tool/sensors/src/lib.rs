@@ -20,7 +20,7 @@ pub mod sysfs;
 pub mod table;
 
 pub use error::SensorError;
-pub use model::{Kind, Outcome, SensorResult, Temperature, Ups, UpsStatus};
+pub use model::{Kind, Reading, SensorResult, Temperature, Ups, UpsStatus};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -84,14 +84,14 @@ pub fn collect(cfg: &Config) -> Vec<SensorResult> {
     );
     for port in &cfg.elitech {
         let id = port.display().to_string();
-        let outcome = match elitech::read_latest(port, cfg.timeout) {
-            Ok(t) => Outcome::Temperatures(vec![t]),
-            Err(e) => Outcome::Error(e),
+        let reading = match elitech::read_latest(port, cfg.timeout) {
+            Ok(t) => Reading::Temperatures(vec![t]),
+            Err(e) => Reading::Error(e),
         };
         out.push(SensorResult {
             id,
             kind: Kind::Elitech,
-            outcome,
+            reading,
         });
     }
     if cfg.scan {

@@ -49,13 +49,13 @@ pub struct SensorResult {
     pub id: String,
     pub kind: Kind,
     #[serde(flatten)]
-    pub outcome: Outcome,
+    pub reading: Reading,
 }
 
 /// The reading, or why there is none.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum Reading {
     Ups(Ups),
     Temperatures(Vec<Temperature>),
     Error(SensorError),
@@ -63,13 +63,13 @@ pub enum Outcome {
 
 impl SensorResult {
     pub fn ok(&self) -> bool {
-        !matches!(self.outcome, Outcome::Error(_))
+        !matches!(self.reading, Reading::Error(_))
     }
     pub fn error(id: impl Into<String>, kind: Kind, e: SensorError) -> Self {
         Self {
             id: id.into(),
             kind,
-            outcome: Outcome::Error(e),
+            reading: Reading::Error(e),
         }
     }
 }

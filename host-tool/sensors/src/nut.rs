@@ -5,7 +5,7 @@
 //! read, so a hostile or hung server can neither exhaust memory nor hang the exporter.
 
 use crate::error::SensorError;
-use crate::model::{Kind, Outcome, SensorResult, Ups};
+use crate::model::{Kind, Reading, SensorResult, Ups};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -184,8 +184,8 @@ impl NutServer {
                 Some(e) => Err(e.clone()),
                 None => conn.list_var(&name),
             };
-            let outcome = match res {
-                Ok(vars) => Outcome::Ups(Ups::new(name, vars)),
+            let reading = match res {
+                Ok(vars) => Reading::Ups(Ups::new(name, vars)),
                 Err(e) => {
                     if matches!(
                         e,
@@ -193,13 +193,13 @@ impl NutServer {
                     ) {
                         broken = Some(e.clone());
                     }
-                    Outcome::Error(e)
+                    Reading::Error(e)
                 }
             };
             out.push(SensorResult {
                 id,
                 kind: Kind::UpsNut,
-                outcome,
+                reading,
             });
         }
         if broken.is_none() {

@@ -5,7 +5,7 @@
 //! `node_thermal_zone_temp` as node_exporter writes them, and `tessera_*` for what neither has
 //! (per-sensor up, USB/1-Wire thermometers, the age of a logged value). Pure formatting, no I/O.
 
-use crate::model::{Kind, Outcome, SensorResult, Ups};
+use crate::model::{Kind, Reading, SensorResult, Ups};
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -79,10 +79,10 @@ impl Exposition {
             );
         }
         for r in results {
-            match &r.outcome {
-                Outcome::Error(_) => {}
-                Outcome::Ups(u) => e.ups(r, u),
-                Outcome::Temperatures(ts) => {
+            match &r.reading {
+                Reading::Error(_) => {}
+                Reading::Ups(u) => e.ups(r, u),
+                Reading::Temperatures(ts) => {
                     for t in ts {
                         match r.kind {
                             Kind::Hwmon => {
@@ -264,7 +264,7 @@ mod tests {
         SensorResult {
             id: "eaton@h:1".into(),
             kind: Kind::UpsNut,
-            outcome: Outcome::Ups(Ups::new("eaton", vars)),
+            reading: Reading::Ups(Ups::new("eaton", vars)),
         }
     }
 
@@ -309,7 +309,7 @@ mod tests {
             SensorResult {
                 id: "coretemp".into(),
                 kind: Kind::Hwmon,
-                outcome: Outcome::Temperatures(vec![Temperature {
+                reading: Reading::Temperatures(vec![Temperature {
                     probe: "temp1".into(),
                     label: None,
                     celsius: 41.5,

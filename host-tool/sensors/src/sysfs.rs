@@ -3,7 +3,7 @@
 //! single-file reads; a file that fails to read is an error for that sensor only.
 
 use crate::error::SensorError;
-use crate::model::{Kind, Outcome, SensorResult, Temperature};
+use crate::model::{Kind, Reading, SensorResult, Temperature};
 use std::fs;
 use std::path::Path;
 
@@ -54,16 +54,16 @@ pub fn read_w1(sysfs: &Path) -> Vec<SensorResult> {
         .map(|name| {
             let file = sysfs.join("bus/w1/devices").join(&name).join("w1_slave");
             let shown = file.display().to_string();
-            let outcome = match fs::read_to_string(&file) {
-                Err(e) => Outcome::Error(SensorError::from_io(&shown, &e)),
+            let reading = match fs::read_to_string(&file) {
+                Err(e) => Reading::Error(SensorError::from_io(&shown, &e)),
                 Ok(text) => match parse_w1_slave(&text) {
-                    Ok(celsius) => Outcome::Temperatures(vec![Temperature {
+                    Ok(celsius) => Reading::Temperatures(vec![Temperature {
                         probe: "temp1".into(),
                         label: None,
                         celsius,
                         age_seconds: None,
                     }]),
-                    Err(detail) => Outcome::Error(SensorError::Garbled {
+                    Err(detail) => Reading::Error(SensorError::Garbled {
                         device: shown,
                         detail,
                     }),
@@ -72,7 +72,7 @@ pub fn read_w1(sysfs: &Path) -> Vec<SensorResult> {
             SensorResult {
                 id: name,
                 kind: Kind::W1,
-                outcome,
+                reading,
             }
         })
         .collect()
@@ -175,14 +175,14 @@ pub fn read_hwmon(sysfs: &Path) -> Vec<SensorResult> {
                 Err(e) => error = Some(SensorError::from_io(&file.display().to_string(), &e)),
             }
         }
-        let outcome = match (temps.is_empty(), error) {
-            (true, Some(e)) => Outcome::Error(e),
-            _ => Outcome::Temperatures(temps),
+        let reading = match (temps.is_empty(), error) {
+            (true, Some(e)) => Reading::Error(e),
+            _ => Reading::Temperatures(temps),
         };
         out.push(SensorResult {
             id: chip,
             kind: Kind::Hwmon,
-            outcome,
+            reading,
         });
     }
     out
@@ -205,23 +205,23 @@ pub fn read_thermal(sysfs: &Path) -> Vec<SensorResult> {
         .into_iter()
         .map(|(n, dir)| {
             let file = dir.join("temp");
-            let outcome = match read_trimmed(&file).map(|s| s.parse::<i64>()) {
-                Ok(Ok(milli)) => Outcome::Temperatures(vec![Temperature {
+            let reading = match read_trimmed(&file).map(|s| s.parse::<i64>()) {
+                Ok(Ok(milli)) => Reading::Temperatures(vec![Temperature {
                     probe: n.to_string(),
                     label: read_trimmed(&dir.join("type")).ok(),
                     celsius: milli as f64 / 1000.0,
                     age_seconds: None,
                 }]),
-                Ok(Err(_)) => Outcome::Error(SensorError::Garbled {
+                Ok(Err(_)) => Reading::Error(SensorError::Garbled {
                     device: file.display().to_string(),
                     detail: "not an integer".into(),
                 }),
-                Err(e) => Outcome::Error(SensorError::from_io(&file.display().to_string(), &e)),
+                Err(e) => Reading::Error(SensorError::from_io(&file.display().to_string(), &e)),
             };
             SensorResult {
                 id: format!("thermal_zone{n}"),
                 kind: Kind::Thermal,
-                outcome,
+                reading,
             }
         })
         .collect()

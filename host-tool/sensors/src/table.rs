@@ -1,6 +1,6 @@
 //! The human table: one line per UPS or probe, errors inline with their fix.
 
-use crate::model::{Outcome, SensorResult, Ups};
+use crate::model::{Reading, SensorResult, Ups};
 use std::fmt::Write;
 
 fn duration(secs: f64) -> String {
@@ -50,12 +50,12 @@ fn ups_line(u: &Ups) -> String {
 pub fn render(results: &[SensorResult]) -> String {
     let mut rows: Vec<(String, &str, String)> = Vec::new();
     for r in results {
-        match &r.outcome {
-            Outcome::Ups(u) => rows.push((r.id.clone(), r.kind.as_str(), ups_line(u))),
-            Outcome::Temperatures(ts) if ts.is_empty() => {
+        match &r.reading {
+            Reading::Ups(u) => rows.push((r.id.clone(), r.kind.as_str(), ups_line(u))),
+            Reading::Temperatures(ts) if ts.is_empty() => {
                 rows.push((r.id.clone(), r.kind.as_str(), "no readable probe".into()))
             }
-            Outcome::Temperatures(ts) => {
+            Reading::Temperatures(ts) => {
                 for t in ts {
                     let mut s = format!("{:.1} °C", t.celsius);
                     if let Some(age) = t.age_seconds {
@@ -68,7 +68,7 @@ pub fn render(results: &[SensorResult]) -> String {
                     rows.push((r.id.clone(), r.kind.as_str(), format!("{name}: {s}")));
                 }
             }
-            Outcome::Error(e) => rows.push((r.id.clone(), r.kind.as_str(), format!("ERROR {e}"))),
+            Reading::Error(e) => rows.push((r.id.clone(), r.kind.as_str(), format!("ERROR {e}"))),
         }
     }
     let w0 = rows

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use tessera_sensors::cli::SensorsCmd;
 use tessera_sensors::hid::{discover, Found};
-use tessera_sensors::{collect, Config, Kind, Outcome, SensorError};
+use tessera_sensors::{collect, Config, Kind, Reading, SensorError};
 
 const CPS: &str = include_str!("fixtures/hid/cyberpower-cst135uc2.hex");
 
@@ -134,27 +134,27 @@ fn collect_reads_every_sensor_and_names_each_failure() {
     let dev0 = t.path().join("dev/hidraw0").display().to_string();
     assert!(
         matches!(
-            &by_id[dev0.as_str()].outcome,
-            Outcome::Error(SensorError::WrongDevice { .. })
+            &by_id[dev0.as_str()].reading,
+            Reading::Error(SensorError::WrongDevice { .. })
         ),
         "{results:#?}"
     );
     let dev2 = t.path().join("dev/hidraw2").display().to_string();
     assert!(matches!(
-        &by_id[dev2.as_str()].outcome,
-        Outcome::Error(SensorError::NotFound { .. })
+        &by_id[dev2.as_str()].reading,
+        Reading::Error(SensorError::NotFound { .. })
     ));
     assert_eq!(by_id[dev2.as_str()].kind, Kind::Temper);
-    match &by_id["28-0000061b587b"].outcome {
-        Outcome::Temperatures(t) => assert_eq!(t[0].celsius, 23.125),
+    match &by_id["28-0000061b587b"].reading {
+        Reading::Temperatures(t) => assert_eq!(t[0].celsius, 23.125),
         o => panic!("{o:?}"),
     }
     assert!(
-        matches!(&by_id["28-000000000bad"].outcome, Outcome::Error(SensorError::Garbled { detail, .. }) if detail.contains("CRC"))
+        matches!(&by_id["28-000000000bad"].reading, Reading::Error(SensorError::Garbled { detail, .. }) if detail.contains("CRC"))
     );
     assert!(!by_id.contains_key("w1_bus_master1"));
-    match &by_id["platform_coretemp_0"].outcome {
-        Outcome::Temperatures(t) => {
+    match &by_id["platform_coretemp_0"].reading {
+        Reading::Temperatures(t) => {
             assert_eq!(
                 t.iter()
                     .map(|t| (t.probe.as_str(), t.celsius))
@@ -170,16 +170,16 @@ fn collect_reads_every_sensor_and_names_each_failure() {
         !by_id.contains_key("nvme"),
         "a chip without temperatures is not a thermometer"
     );
-    match &by_id["thermal_zone0"].outcome {
-        Outcome::Temperatures(t) => assert_eq!(
+    match &by_id["thermal_zone0"].reading {
+        Reading::Temperatures(t) => assert_eq!(
             (t[0].celsius, t[0].label.as_deref()),
             (27.8, Some("acpitz"))
         ),
         o => panic!("{o:?}"),
     }
     assert!(matches!(
-        &by_id["thermal_zone1"].outcome,
-        Outcome::Error(SensorError::NotFound { .. })
+        &by_id["thermal_zone1"].reading,
+        Reading::Error(SensorError::NotFound { .. })
     ));
 }
 

@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 use tessera_sensors::cli::SensorsCmd;
 use tessera_sensors::nut::NutServer;
-use tessera_sensors::{Kind, Outcome, SensorError};
+use tessera_sensors::{Kind, Reading, SensorError};
 
 const EATON_3S: &str = include_str!("fixtures/eaton-3s-550.dev");
 
@@ -27,7 +27,7 @@ fn library_reads_what_upsc_shows() {
     let r = &results[0];
     assert_eq!(r.id, format!("eaton3s@127.0.0.1:{}", upsd.port));
     assert_eq!(r.kind, Kind::UpsNut);
-    let Outcome::Ups(ups) = &r.outcome else {
+    let Reading::Ups(ups) = &r.reading else {
         panic!("{r:?}")
     };
     let upsc = upsd.upsc("eaton3s").unwrap();
@@ -49,14 +49,14 @@ fn login_with_user_and_password_from_upsd_users() {
     s.password = Some("s3cret".into());
     let results = s.read();
     assert!(
-        matches!(&results[0].outcome, Outcome::Ups(u) if u.vars["battery.charge"] == "100"),
+        matches!(&results[0].reading, Reading::Ups(u) if u.vars["battery.charge"] == "100"),
         "{results:?}"
     );
     // A UPS name upsd does not know is an error for that name, with the upsc -l hint.
     s.ups = Some("nosuch".into());
     let results = s.read();
-    match &results[0].outcome {
-        Outcome::Error(e @ SensorError::Nut { code, .. }) => {
+    match &results[0].reading {
+        Reading::Error(e @ SensorError::Nut { code, .. }) => {
             assert_eq!(code, "UNKNOWN-UPS");
             assert!(e.to_string().contains("upsc -l"), "{e}");
         }
@@ -132,14 +132,14 @@ fn killed_driver_is_an_error_for_that_ups_only() {
     wait_for(
         || {
             let r = s.read();
-            let broken = matches!(&r[0].outcome, Outcome::Error(SensorError::Nut { .. }));
+            let broken = matches!(&r[0].reading, Reading::Error(SensorError::Nut { .. }));
             last = Some(r);
             broken
         },
         "upsd to report the dead driver",
     );
     let r = last.unwrap();
-    let Outcome::Error(e) = &r[0].outcome else {
+    let Reading::Error(e) = &r[0].reading else {
         unreachable!()
     };
     let SensorError::Nut { code, .. } = e else {
@@ -165,8 +165,8 @@ fn dead_upsd_is_a_connect_error() {
     let r = server(port).read();
     assert!(
         matches!(
-            &r[0].outcome,
-            Outcome::Error(SensorError::ConnectFailed { .. })
+            &r[0].reading,
+            Reading::Error(SensorError::ConnectFailed { .. })
         ),
         "{r:?}"
     );
@@ -179,8 +179,8 @@ trait Line {
 }
 impl Line for tessera_sensors::SensorResult {
     fn outcome_error_line(&self) -> String {
-        match &self.outcome {
-            Outcome::Error(e) => e.to_string(),
+        match &self.reading {
+            Reading::Error(e) => e.to_string(),
             _ => String::new(),
         }
     }
@@ -222,8 +222,8 @@ fn connection_cut_in_the_middle_of_a_list() {
     let r = server(port).read();
     assert_eq!(r.len(), 1, "{r:?}");
     assert_eq!(r[0].id, format!("eaton3s@127.0.0.1:{port}"));
-    match &r[0].outcome {
-        Outcome::Error(e @ SensorError::ConnectionLost { .. }) => {
+    match &r[0].reading {
+        Reading::Error(e @ SensorError::ConnectionLost { .. }) => {
             assert!(e.to_string().contains("reconnects"), "{e}")
         }
         other => panic!("{other:?}"),
@@ -284,7 +284,7 @@ fn silent_server_times_out_within_the_timeout() {
         start.elapsed()
     );
     assert!(
-        matches!(&r[0].outcome, Outcome::Error(SensorError::Timeout { .. })),
+        matches!(&r[0].reading, Reading::Error(SensorError::Timeout { .. })),
         "{r:?}"
     );
 }
@@ -297,8 +297,8 @@ fn a_server_that_is_not_upsd_is_garbled() {
         let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
     });
     let r = server(port).read();
-    match &r[0].outcome {
-        Outcome::Error(e @ SensorError::Garbled { .. }) => {
+    match &r[0].reading {
+        Reading::Error(e @ SensorError::Garbled { .. }) => {
             assert!(e.to_string().contains("BEGIN LIST UPS"), "{e}")
         }
         other => panic!("{other:?}"),
@@ -318,8 +318,8 @@ fn an_endless_line_is_cut_off_at_the_limit() {
         }
     });
     let r = server(port).read();
-    match &r[0].outcome {
-        Outcome::Error(e @ SensorError::Garbled { .. }) => {
+    match &r[0].reading {
+        Reading::Error(e @ SensorError::Garbled { .. }) => {
             assert!(e.to_string().contains("longer than 4096"), "{e}")
         }
         other => panic!("{other:?}"),
@@ -340,7 +340,7 @@ fn power_failure_shows_up_as_on_battery_and_low_battery() {
     wait_for(
         || {
             let r = s.read();
-            if let Outcome::Ups(u) = &r[0].outcome {
+            if let Reading::Ups(u) = &r[0].reading {
                 if u.status.on_battery {
                     ups = Some(u.clone());
                     return true;

@@ -7,7 +7,7 @@ pub mod temper;
 pub mod usage;
 
 use crate::error::SensorError;
-use crate::model::{Kind, Outcome, SensorResult, Ups};
+use crate::model::{Kind, Reading, SensorResult, Ups};
 use descriptor::ReportKind;
 use std::path::Path;
 use std::time::Duration;
@@ -15,14 +15,14 @@ use std::time::Duration;
 /// Reads a UPS on `node`: descriptor by ioctl, then Feature/Input reports.
 pub fn read_ups(node: &Path) -> SensorResult {
     let id = node.display().to_string();
-    let outcome = match read_ups_inner(node) {
-        Ok(u) => Outcome::Ups(u),
-        Err(e) => Outcome::Error(e),
+    let reading = match read_ups_inner(node) {
+        Ok(u) => Reading::Ups(u),
+        Err(e) => Reading::Error(e),
     };
     SensorResult {
         id,
         kind: Kind::UpsHid,
-        outcome,
+        reading,
     }
 }
 
@@ -94,14 +94,14 @@ fn read_ups_inner(node: &Path) -> Result<Ups, SensorError> {
 /// Reads a TEMPer stick on `node`.
 pub fn read_temper(node: &Path, timeout: Duration) -> SensorResult {
     let id = node.display().to_string();
-    let outcome = match hidraw::Hidraw::open(node).and_then(|dev| temper::read(&dev, timeout)) {
-        Ok(t) => Outcome::Temperatures(t),
-        Err(e) => Outcome::Error(e),
+    let reading = match hidraw::Hidraw::open(node).and_then(|dev| temper::read(&dev, timeout)) {
+        Ok(t) => Reading::Temperatures(t),
+        Err(e) => Reading::Error(e),
     };
     SensorResult {
         id,
         kind: Kind::Temper,
-        outcome,
+        reading,
     }
 }
 
