@@ -1,7 +1,7 @@
 //! The per-boot identity of the agent (host key, host id, boot id, admin keys) and the factory
-//! that makes a core [`Agent`], one challenge, from it.
+//! that makes a conversation's core [`Agent`] from it.
 //!
-//! Each challenge gets a fresh X25519 key and the volume table handed in by the caller; the
+//! Each new challenge gets a fresh X25519 key and the volume table handed in by the caller; the
 //! boot id is drawn once, here, at start. This module knows nothing of the volumes' states or of
 //! any transport, and never logs the host key.
 
@@ -20,7 +20,7 @@ use crate::log::log;
 pub type Volumes = heapless::Vec<VolumeInfo, MAX_VOLUMES>;
 
 /// What stays the same for every challenge of this boot.
-pub struct Protocol {
+pub struct BootIdentity {
     host_key: Zeroizing<[u8; SEED_LEN]>,
     host_id: Name,
     boot_id: [u8; 16],
@@ -28,22 +28,22 @@ pub struct Protocol {
 }
 
 #[derive(Debug)]
-pub struct ProtocolError(String);
+pub struct BootIdentityError(String);
 
-impl fmt::Display for ProtocolError {
+impl fmt::Display for BootIdentityError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl Protocol {
+impl BootIdentity {
     pub fn new(
         cfg: &Config,
         seed: &[u8; SEED_LEN],
         admins: &[[u8; 32]],
-    ) -> Result<Protocol, ProtocolError> {
+    ) -> Result<BootIdentity, BootIdentityError> {
         let host_id = Name::new(&cfg.host_id).map_err(|e| {
-            ProtocolError(format!(
+            BootIdentityError(format!(
                 "host id {}: {}; {}",
                 cfg.host_id,
                 e.message(),
@@ -52,7 +52,7 @@ impl Protocol {
         })?;
         for v in &cfg.volumes {
             Name::new(&v.name).map_err(|e| {
-                ProtocolError(format!("volume {}: {}; {}", v.name, e.message(), e.hint()))
+                BootIdentityError(format!("volume {}: {}; {}", v.name, e.message(), e.hint()))
             })?;
         }
         let mut list = heapless::Vec::new();
@@ -64,8 +64,8 @@ impl Protocol {
         }
         let mut boot_id = [0u8; 16];
         keys::fill_random(&mut boot_id)
-            .map_err(|e| ProtocolError(format!("cannot read random bytes: {e}")))?;
-        Ok(Protocol {
+            .map_err(|e| BootIdentityError(format!("cannot read random bytes: {e}")))?;
+        Ok(BootIdentity {
             host_key: Zeroizing::new(*seed),
             host_id,
             boot_id,

@@ -117,7 +117,7 @@ fn run(path: PathBuf) -> ExitCode {
         },
         None => None,
     };
-    let protocol = match challenge::Protocol::new(&cfg, &seed, &admins) {
+    let identity = match challenge::BootIdentity::new(&cfg, &seed, &admins) {
         Ok(p) => p,
         Err(e) => {
             log!("{e}");
@@ -125,7 +125,7 @@ fn run(path: PathBuf) -> ExitCode {
         }
     };
     drop(seed);
-    let shared = Shared::new(cfg, protocol);
+    let shared = Shared::new(cfg, identity);
     let result = rt::run(serve(Rc::clone(&shared), tty));
     match result {
         Ok(()) => {

@@ -45,7 +45,7 @@ pub struct Session {
 impl Session {
     pub fn new(shared: &Rc<Shared>, peer: Peer, label: String) -> std::io::Result<Session> {
         Ok(Session {
-            agent: shared.protocol.new_agent(shared.volume_table())?,
+            agent: shared.identity.new_agent(shared.volume_table())?,
             shared: Rc::clone(shared),
             peer,
             label,

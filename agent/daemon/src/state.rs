@@ -15,7 +15,7 @@ use tessera_core::message::{VolumeInfo, VolumeState};
 use tessera_core::Name;
 
 use crate::backend::{self, Attempt};
-use crate::challenge::{Protocol, Volumes};
+use crate::challenge::{BootIdentity, Volumes};
 use crate::config::{Config, Method, Volume};
 use crate::handoff;
 use crate::log::log;
@@ -34,7 +34,7 @@ pub enum VolState {
 
 pub struct Shared {
     pub cfg: Config,
-    pub protocol: Protocol,
+    pub identity: BootIdentity,
     states: RefCell<Vec<VolState>>,
     /// One unlock attempt at a time.
     busy: smol::lock::Mutex<()>,
@@ -48,12 +48,12 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(cfg: Config, protocol: Protocol) -> Rc<Shared> {
+    pub fn new(cfg: Config, identity: BootIdentity) -> Rc<Shared> {
         let states = cfg.volumes.iter().map(|_| VolState::Waiting).collect();
         let cfg_has_no_serial = cfg.serial.is_none();
         Rc::new(Shared {
             cfg,
-            protocol,
+            identity,
             states: RefCell::new(states),
             busy: smol::lock::Mutex::new(()),
             in_flight: Cell::new(0),
@@ -75,7 +75,7 @@ impl Shared {
                 VolState::Waiting => VolumeState::Waiting,
                 VolState::HandingOff | VolState::Done => VolumeState::Unlocked,
             };
-            // Names were checked in Protocol::new; the config holds at most MAX_VOLUMES.
+            // Names were checked in BootIdentity::new; the config holds at most MAX_VOLUMES.
             if let Ok(name) = Name::new(&v.name) {
                 let _ = volumes.push(VolumeInfo { name, state });
             }
