@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use tessera_core::client::ClientError;
 use tessera_core::message::Refusal;
 use tessera_core::name::NameError;
+use tessera_core::openssh::fingerprint;
 
 use crate::exit::ExitCode;
-use tessera_core::openssh::fingerprint;
 
 #[derive(Debug)]
 pub enum ToolError {

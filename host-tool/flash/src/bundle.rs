@@ -240,11 +240,7 @@ pub fn choose_volumes(
         }
     }
     for v in &out {
-        if let Err(e) = Name::new(&v.name) {
-            return Err(Error::Usage {
-                problem: format!("volume name `{}`: {}", v.name, e.message()),
-            });
-        }
+        check_volume_name(&v.name)?;
         if v.device.is_empty() || v.device.contains(char::is_whitespace) {
             return Err(Error::Usage {
                 problem: format!("volume `{}` has no usable device", v.name),
@@ -274,37 +270,51 @@ pub struct Settings {
     pub listen: Vec<String>,
 }
 
+/// A volume name as the agent takes it (the core's one rule).
+pub fn check_volume_name(name: &str) -> Result<()> {
+    Name::new(name).map(drop).map_err(|e| Error::Usage {
+        problem: format!("volume name `{name}`: {}", e.message()),
+    })
+}
+
+/// A host id as the agent takes it (the core's one rule).
+pub fn check_host_id(host_id: &str) -> Result<()> {
+    Name::new(host_id).map(drop).map_err(|e| Error::Usage {
+        problem: format!("host id `{host_id}`: {}; pass --host-id", e.message()),
+    })
+}
+
+/// `--listen` values, and that something can still reach the agent: TCP, or the board's console
+/// when `serial`.
+pub fn check_reach(board: &Board, serial: bool, listen: &[String]) -> Result<()> {
+    let listen = listen_from_args(listen).map_err(|bad| Error::Usage {
+        problem: format!("--listen {bad}: not an address:port such as [::]:7743, nor `off` alone"),
+    })?;
+    if console_of(board, serial).is_none() && listen == Listen::Off {
+        return Err(Error::Usage {
+            problem: "--listen off and no serial console: nothing could reach the agent".into(),
+        });
+    }
+    Ok(())
+}
+
+fn console_of(board: &Board, serial: bool) -> Option<Serial> {
+    let c = board.console.as_ref().filter(|_| serial)?;
+    Some(Serial {
+        device: PathBuf::from(format!("/dev/{}", c.device)),
+        baud: c.baud,
+    })
+}
+
 impl Settings {
-    /// Checks the host id as the agent does.
+    /// Checks the host id and the listen values as the agent does.
     pub fn check(&self) -> Result<()> {
-        if let Err(e) = Name::new(&self.host_id) {
-            return Err(Error::Usage {
-                problem: format!(
-                    "host id `{}`: {}; pass --host-id",
-                    self.host_id,
-                    e.message()
-                ),
-            });
-        }
-        let listen = listen_from_args(&self.listen).map_err(|bad| Error::Usage {
-            problem: format!(
-                "--listen {bad}: not an address:port such as [::]:7743, nor `off` alone"
-            ),
-        })?;
-        if self.serial().is_none() && listen == Listen::Off {
-            return Err(Error::Usage {
-                problem: "--listen off and no serial console: nothing could reach the agent".into(),
-            });
-        }
-        Ok(())
+        check_host_id(&self.host_id)?;
+        check_reach(&self.board, self.serial, &self.listen)
     }
 
     fn serial(&self) -> Option<Serial> {
-        let c = self.board.console.as_ref().filter(|_| self.serial)?;
-        Some(Serial {
-            device: PathBuf::from(format!("/dev/{}", c.device)),
-            baud: c.baud,
-        })
+        console_of(&self.board, self.serial)
     }
 
     /// `/etc/tessera/agent.conf` (format: docs/interfaces.md), rendered by `tessera_conf`.

@@ -104,7 +104,7 @@ impl Error {
             Error::PinDiffers { .. } => {
                 "nothing was written; if the host's key changes on purpose (a reinstalled host), run the same command with --new-host-key, which replaces the pin".into()
             }
-            Error::Usage { .. } => "see tessera flash --help".into(),
+            Error::Usage { .. } => "see `tessera flash initrd --help` (or root, ssh): the options of each mode".into(),
         }
     }
 }

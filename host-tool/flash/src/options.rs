@@ -3,6 +3,7 @@
 //! host key. The host tool's argh layer builds these; nothing here parses a command line or prints.
 
 use crate::board;
+use crate::bundle;
 use crate::error::Result;
 use crate::inputs::{self, Inputs, Report};
 use crate::modes::{self, ssh::SshTarget};
@@ -62,6 +63,7 @@ pub fn run(mode: &Mode, options: &Options) -> Result<Report> {
         board: board::find(&boards, &options.board)?,
         options,
     };
+    check_arguments(&inputs)?;
     let mut report = match mode {
         Mode::Initrd { file } => modes::initrd::run(file, &inputs)?,
         Mode::Root {
@@ -77,4 +79,17 @@ pub fn run(mode: &Mode, options: &Options) -> Result<Report> {
         options.new_host_key,
     )?;
     Ok(report)
+}
+
+/// What the command line alone can get wrong is refused before any target is read; the modes
+/// check the same again once the target filled in the defaults.
+fn check_arguments(inputs: &Inputs<'_>) -> Result<()> {
+    let o = inputs.options;
+    if let Some(id) = &o.host_id {
+        bundle::check_host_id(id.trim())?;
+    }
+    for v in &o.volumes {
+        bundle::check_volume_name(v.split_once('=').map_or(v.as_str(), |(name, _)| name))?;
+    }
+    bundle::check_reach(&inputs.board, o.serial, &o.listen)
 }
