@@ -14,7 +14,7 @@ fn line<'a>(out: &'a str, tag: &str) -> &'a str {
 
 #[test]
 fn virtual_eaton_ups_over_real_hidraw_ioctls() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/uhid-guest.sh");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/uhid-guest.sh");
     let out = Command::new("bash")
         .arg(script)
         .output()
