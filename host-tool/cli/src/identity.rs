@@ -70,10 +70,12 @@ impl Signer {
             p.push(".pub");
             PathBuf::from(p)
         };
-        let pub_key = std::fs::read_to_string(&pub_path)
+        let pub_text = std::fs::read_to_string(&pub_path);
+        let pub_key = pub_text
+            .as_ref()
             .ok()
             .and_then(|t| t.lines().find_map(|l| parse_ed25519(l).ok().flatten()));
-        if let (Some(mut agent), Some((public, _))) = (agent, pub_key) {
+        if let (Some(mut agent), Some(&(public, _))) = (agent, pub_key.as_ref()) {
             if agent
                 .ed25519_keys()
                 .is_ok_and(|ks| ks.iter().any(|k| k.public == public))
@@ -90,7 +92,11 @@ impl Signer {
             }
         }
         if path == pub_path {
-            return Err(ToolError::PubNotInAgent(path.to_path_buf()));
+            // A readable .pub without an ed25519 line is the wrong kind of key, not a missing one.
+            return Err(match (&pub_text, pub_key) {
+                (Ok(_), None) => ToolError::NotEd25519(path.to_path_buf()),
+                _ => ToolError::PubNotInAgent(path.to_path_buf()),
+            });
         }
         let mut key = PrivateKey::read_openssh_file(path).map_err(|error| ToolError::ReadKey {
             path: path.to_path_buf(),
