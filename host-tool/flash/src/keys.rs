@@ -140,23 +140,22 @@ pub enum Pinned {
 pub fn pin(known_hosts: &Path, host_id: &str, public: &[u8; 32], replace: bool) -> Result<Pinned> {
     let kh = KnownHosts::new(known_hosts.to_path_buf());
     let write = |e| Error::io(known_hosts, "write", e);
-    check_pin(known_hosts, host_id, public, replace)?;
     match kh.check(host_id, public) {
         Pin::Matches => Ok(Pinned::Kept),
         Pin::Unknown => kh
             .append(host_id, public)
             .map(|()| Pinned::Added)
             .map_err(write),
-        // check_pin let a differing pin through: `replace` was given.
-        Pin::Differs(old) => kh
+        Pin::Differs(old) if replace => kh
             .replace(host_id, public)
             .map(|()| Pinned::Replaced { old })
             .map_err(write),
+        Pin::Differs(old) => Err(pin_differs(known_hosts, host_id, &old, public)),
     }
 }
 
-/// The policy's refusal, before anything is written: `Err(PinDiffers)` when `known_hosts` pins
-/// `host_id` to another key and `replace` (`--new-host-key`) was not given.
+/// The policy's refusal, for the modes to ask before they write anything: `Err(PinDiffers)` when
+/// `known_hosts` pins `host_id` to another key and `replace` (`--new-host-key`) was not given.
 pub fn check_pin(
     known_hosts: &Path,
     host_id: &str,
@@ -164,13 +163,17 @@ pub fn check_pin(
     replace: bool,
 ) -> Result<()> {
     match KnownHosts::new(known_hosts.to_path_buf()).check(host_id, public) {
-        Pin::Differs(old) if !replace => Err(Error::PinDiffers {
-            host_id: host_id.into(),
-            known_hosts: known_hosts.to_path_buf(),
-            pinned: fingerprint(&old).to_string(),
-            flashed: fingerprint(public).to_string(),
-        }),
+        Pin::Differs(old) if !replace => Err(pin_differs(known_hosts, host_id, &old, public)),
         _ => Ok(()),
+    }
+}
+
+fn pin_differs(known_hosts: &Path, host_id: &str, old: &[u8; 32], public: &[u8; 32]) -> Error {
+    Error::PinDiffers {
+        host_id: host_id.into(),
+        known_hosts: known_hosts.to_path_buf(),
+        pinned: fingerprint(old).to_string(),
+        flashed: fingerprint(public).to_string(),
     }
 }
 
