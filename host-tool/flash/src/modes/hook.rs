@@ -8,6 +8,7 @@ use crate::bundle::{self, paths, FileSpec, HookFiles, Settings};
 use crate::elf::check_arch;
 use crate::error::Result;
 use crate::inputs::{self, Inputs, Report};
+use zeroize::Zeroizing;
 
 /// dpkg's file lists of the tessera-agent package (plain and multiarch names).
 pub const PACKAGE_LISTS: [&str; 3] = [
@@ -23,7 +24,8 @@ pub struct RootFacts {
     pub crypttab: String,
     /// The tessera-agent package's hook is installed: only config and keys are written.
     pub packaged: bool,
-    pub host_key: Option<Vec<u8>>,
+    /// The seed of the target's host key, wiped on drop.
+    pub host_key: Option<Zeroizing<Vec<u8>>>,
     /// Keys the root already trusts: (where, text).
     pub trusted: Vec<(String, String)>,
 }
@@ -72,7 +74,10 @@ pub fn plan(inputs: &Inputs<'_>, facts: &RootFacts, where_: &str) -> Result<Inst
     let (host_key, write_key) = inputs::host_key(
         inputs,
         &host_id,
-        facts.host_key.as_deref().map(|b| (key_name.as_str(), b)),
+        facts
+            .host_key
+            .as_deref()
+            .map(|b| (key_name.as_str(), b.as_slice())),
         &mut report.notes,
     )?;
     let admin = inputs::admin_keys(inputs, &facts.trusted, &mut report.notes)?;

@@ -15,6 +15,7 @@ use crate::inputs::{under, Inputs, Report};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
+use zeroize::Zeroizing;
 
 fn read_opt(p: &Path) -> Option<String> {
     std::fs::read_to_string(p).ok()
@@ -78,7 +79,9 @@ pub fn inspect(dir: &Path) -> Result<RootFacts> {
             .and_then(|s| s.lines().next().map(str::to_string)),
         crypttab: read_opt(&under(dir, "/etc/crypttab")).unwrap_or_default(),
         packaged: PACKAGE_LISTS.iter().any(|p| under(dir, p).is_file()),
-        host_key: std::fs::read(under(dir, paths::HOST_KEY)).ok(),
+        host_key: std::fs::read(under(dir, paths::HOST_KEY))
+            .ok()
+            .map(Zeroizing::new),
         trusted,
     })
 }

@@ -158,7 +158,8 @@ pub fn inspect(t: &SshTarget) -> Result<RootFacts> {
     })?;
     let host_key = Some(get("host-key"))
         .filter(|k| !k.is_empty())
-        .and_then(|k| Base64::decode_vec(&k).ok());
+        .and_then(|k| Base64::decode_vec(&k).ok())
+        .map(Zeroizing::new);
     let mut trusted = Vec::new();
     for (k, path) in [
         ("tessera-keys", "/etc/tessera/authorized_keys"),
