@@ -32,6 +32,7 @@ pub mod agent;
 pub mod client;
 mod drive;
 pub mod frame;
+pub mod heartbeat;
 pub mod limits;
 pub mod message;
 pub mod name;

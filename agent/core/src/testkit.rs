@@ -23,6 +23,8 @@ pub const EPHEMERAL_SECRET: Key = [0x44; 32];
 pub const BOOT_ID: BootId = [0x55; 16];
 /// The tool's HPKE ephemeral input keying material.
 pub const SEAL_IKM: Key = [0x66; 32];
+/// The heartbeat key's seed (docs/protocol.md §8).
+pub const HEARTBEAT_SEED: Key = [0x88; 32];
 /// The test host id.
 pub const HOST_ID: &str = "web1";
 /// The test volume.

@@ -15,6 +15,8 @@ pub(crate) const CHALLENGE_CONTEXT: &[u8] = b"tessera-v1 challenge\0";
 pub(crate) const UNLOCK_CONTEXT: &[u8] = b"tessera-v1 unlock\0";
 /// Context of the host's signature over a result body.
 pub(crate) const RESULT_CONTEXT: &[u8] = b"tessera-v1 result\0";
+/// Context of the heartbeat key's signature over a heartbeat body.
+pub(crate) const HEARTBEAT_CONTEXT: &[u8] = b"tessera-v1 heartbeat\0";
 
 /// Longest SSHSIG message: context, challenge hash, unlock body.
 pub(crate) const MAX_UNLOCK_MESSAGE: usize = UNLOCK_CONTEXT.len() + HASH_LEN + MAX_PAYLOAD;

@@ -209,7 +209,48 @@ fn compute() -> Vec<(&'static str, Vec<u8>)> {
         ("crossed-result-frame", crossed),
     ];
     vectors.extend(refusals(&unlock, replayed));
+    vectors.extend(heartbeats());
     vectors
+}
+
+/// §8: a heartbeat of `web1` reporting its UPS on battery, and the warden's two answers.
+fn heartbeats() -> Vec<(&'static str, Vec<u8>)> {
+    use tessera_core::heartbeat::{self, ups, Ack, AckStatus, HeartbeatBody, UpsReport};
+    let body = HeartbeatBody {
+        version: heartbeat::HEARTBEAT_VERSION,
+        host_id: testkit::name(testkit::HOST_ID),
+        boot_id: testkit::BOOT_ID,
+        counter: 300,
+        ups: Some(UpsReport {
+            status: ups::parse("OB DISCHRG"),
+            charge: Some(87),
+        }),
+    };
+    let mut payload = [0u8; heartbeat::MAX_HEARTBEAT];
+    let n = heartbeat::encode(&body, &testkit::HEARTBEAT_SEED, &mut payload).unwrap();
+    let key = testkit::public_key(&testkit::HEARTBEAT_SEED);
+    assert_eq!(heartbeat::verify(&payload[..n], &key), Ok(body));
+    let mut out = [0u8; MAX_FRAME];
+    let f = frame::encode(&payload[..n], &mut out).unwrap();
+    let mut acks = Vec::new();
+    for status in [AckStatus::Accepted, AckStatus::Replayed] {
+        let mut a = [0u8; heartbeat::MAX_ACK];
+        let len = heartbeat::encode_ack(
+            &Ack {
+                status,
+                last_counter: 300,
+            },
+            &mut a,
+        );
+        acks.push(a[..len].to_vec());
+    }
+    let mut acks = acks.into_iter();
+    vec![
+        ("heartbeat-public-key", key.to_vec()),
+        ("heartbeat-frame", out[..f].to_vec()),
+        ("heartbeat-accepted-ack", acks.next().unwrap()),
+        ("heartbeat-replayed-ack", acks.next().unwrap()),
+    ]
 }
 
 /// Vectors of the document: a line `<!-- vector: NAME -->` followed by a ```hex block.

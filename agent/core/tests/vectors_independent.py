@@ -130,4 +130,10 @@ wh=check_token(v['wrong-host-token'], challenge(host_id=b'web2'), b'web2', boot)
 assert result(wh, refused(1))==v['wrong-host-result']
 sb=check_token(v['stale-boot-token'], challenge(boot=b'\x56'*16), b'web1', b'\x56'*16)
 assert result(sb, refused(2))==v['stale-boot-result']
+# §8 heartbeat: seed 32 x 88, web1, boot 16 x 55, counter 300 (varint ac 02), OB|DISCHRG = 0x42, 87 %.
+hb_key=Ed25519PrivateKey.from_private_bytes(b'\x88'*32)
+assert hb_key.public_key().public_bytes_raw()==v['heartbeat-public-key']
+hb_body=bytes([1])+name_(b'web1')+boot+bytes([0xac,0x02])+bytes([1,0x42,1,87])
+assert frame(b'H'+hb_body+hb_key.sign(b'tessera-v1 heartbeat\0'+hb_body))==v['heartbeat-frame']
+assert v['heartbeat-accepted-ack']==b'A\x00\xac\x02' and v['heartbeat-replayed-ack']==b'A\x03\xac\x02'
 print('all vectors re-derived independently: OK')
