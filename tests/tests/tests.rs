@@ -7,6 +7,7 @@
 
 mod boots;
 mod flash_boot;
+mod monitoring;
 mod packages;
 mod processes;
 mod uhid_boot;
