@@ -24,8 +24,8 @@ python3 agent/core/tests/vectors_independent.py
 step "static agents (x86_64 and aarch64 musl) and the host tool for the boot tests"
 scripts/build-agents.sh
 # cargo test builds no binary of another package: the boots and the process tests run
-# target/debug/tessera and target/debug/tessera-agent.
-cargo build --quiet -p tessera -p tessera-agent
+# target/debug/tessera and target/debug/tessera-agent, the monitoring tests tessera-sensors.
+cargo build --quiet -p tessera -p tessera-agent -p tessera-sensors
 
 step "cargo test --workspace"
 cargo test --workspace --no-fail-fast 2>&1 | tee target/test.log
