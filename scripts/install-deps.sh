@@ -7,12 +7,13 @@ log() { printf '\033[1m[deps]\033[0m %s\n' "$*"; }
 
 # Debian packages: cryptsetup for real LUKS2 images, qemu for the boots, debootstrap for the guests'
 # root filesystems, busybox-static for the tiny unlocked root, nut for a real upsd, u-boot for uInitrd,
-# prometheus (with promtool) and victoria-metrics (with vmalert) for the monitoring/ tests.
+# prometheus (with promtool) and victoria-metrics (with vmalert) for the monitoring/ tests, systemd
+# for systemd-analyze on the sensors service's unit.
 APT_PACKAGES=(
     cryptsetup-bin qemu-system-x86 qemu-system-arm qemu-user-static binfmt-support debootstrap
     busybox-static nut-server nut-client u-boot-tools u-boot-qemu zstd cpio xz-utils lz4 gzip
     socat e2fsprogs fakeroot dpkg-dev openssh-client openssh-server ipxe-qemu procps python3 bzip2
-    prometheus victoria-metrics
+    prometheus victoria-metrics systemd
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

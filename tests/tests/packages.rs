@@ -127,6 +127,14 @@ fn host_package(deb: &Path, arch: &str, machine: u16) {
         "/usr/share/tessera/initramfs-hook/lib/keyscript",
         "/usr/share/tessera/initramfs-hook/conf-hooks.d/tessera",
         "/usr/share/tessera/boards/odroid-hc4.toml",
+        // The sensors exporter as a service, and the monitoring files (docs/monitoring.md).
+        "/usr/lib/systemd/system/tessera-sensors.service",
+        "/usr/lib/sysusers.d/tessera.conf",
+        "/usr/lib/udev/rules.d/60-tessera-sensors.rules",
+        "/etc/default/tessera-sensors",
+        "/usr/share/tessera/monitoring/alerts.yml",
+        "/usr/share/tessera/monitoring/grafana-dashboard.json",
+        "/usr/share/doc/tessera/monitoring.md",
     ] {
         assert!(
             list.iter().any(|(_, p)| p == path),
@@ -144,6 +152,27 @@ fn host_package(deb: &Path, arch: &str, machine: u16) {
     let info = dpkg(&["-I"], deb);
     assert!(
         info.contains(&format!("Architecture: {arch}")) && info.contains("openssh-client"),
+        "{info}"
+    );
+    // The service's user is made on install; the unit is installed, not enabled.
+    let out = Command::new("dpkg-deb")
+        .arg("-I")
+        .arg(deb)
+        .arg("postinst")
+        .output()
+        .unwrap();
+    let postinst = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        postinst.contains("systemd-sysusers") && postinst.contains("tessera.conf"),
+        "{postinst}"
+    );
+    assert!(!postinst.contains("DEBHELPER"), "{postinst}");
+    assert!(
+        !postinst.contains("deb-systemd-invoke start"),
+        "the exporter must not start on install: {postinst}"
+    );
+    assert!(
+        dpkg(&["-I"], deb).contains("systemd | systemd-standalone-sysusers"),
         "{info}"
     );
     let x = tempfile::tempdir().unwrap();

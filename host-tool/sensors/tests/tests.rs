@@ -4,6 +4,7 @@
 mod binary;
 mod elitech_pty;
 mod hid_descriptors;
+mod packaging;
 mod sysfs_exporter;
 mod upsd;
 mod upsd_common;
